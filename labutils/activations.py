@@ -41,7 +41,7 @@ from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.checkpoint import checkpoint
 
-from labutils.memory import _check_int
+from labutils.validate import integer
 from labutils.model import TransformerConfig
 
 RECOMPUTE = ("none", "selective", "full")
@@ -75,12 +75,12 @@ def activation_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, n_h
 
     Returns an int number of bytes (sbh terms are integers; the as²b term is too).
     """
-    s = _check_int("seq_len", seq_len, 1)
-    b = _check_int("micro_batch", micro_batch, 1)
-    h = _check_int("d_model", d_model, 1)
-    a = _check_int("n_heads", n_heads, 1)
-    t = _check_int("tp", tp, 1)
-    e = _check_int("bytes_per_element", bytes_per_element, 1)
+    s = integer("seq_len", seq_len, 1)
+    b = integer("micro_batch", micro_batch, 1)
+    h = integer("d_model", d_model, 1)
+    a = integer("n_heads", n_heads, 1)
+    t = integer("tp", tp, 1)
+    e = integer("bytes_per_element", bytes_per_element, 1)
     if not isinstance(sequence_parallel, bool):
         raise TypeError(f"sequence_parallel must be a bool, got {sequence_parallel!r}")
     if not isinstance(dropout, bool):
@@ -150,10 +150,10 @@ def recompute_flops_overhead(recompute: str, seq_len: int, d_model: int, n_layer
     (0.027 means 2.7 % more FLOPs than the model needs).
     """
     recompute = _check_recompute(recompute)
-    s = _check_int("seq_len", seq_len, 1)
-    h = _check_int("d_model", d_model, 1)
-    L = _check_int("n_layers", n_layers, 1)
-    v = _check_int("vocab_size", vocab_size, 1)
+    s = integer("seq_len", seq_len, 1)
+    h = integer("d_model", d_model, 1)
+    L = integer("n_layers", n_layers, 1)
+    v = integer("vocab_size", vocab_size, 1)
     model = 1 + s / (6 * h) + v / (12 * h * L)  # Eq. 7 divided by 72·BLsh²
     if recompute == "none":
         return 0.0
@@ -177,7 +177,7 @@ def reference_gpt_activation_bytes_per_layer(cfg: TransformerConfig, micro_batch
     if cfg.ffn_dim != 4 * cfg.d_model:
         raise ValueError(f"the formula assumes d_ff = 4·d_model, got d_ff={cfg.ffn_dim}")
     recompute = _check_recompute(recompute)
-    s, b = cfg.seq_len, _check_int("micro_batch", micro_batch, 1)
+    s, b = cfg.seq_len, integer("micro_batch", micro_batch, 1)
     base = activation_bytes_per_layer(s, b, cfg.d_model, cfg.n_heads, recompute=recompute,
                                       bytes_per_element=4, dropout=False)
     if recompute == "full":
@@ -330,8 +330,8 @@ def measure_activations(cfg: TransformerConfig, micro_batch: int, recompute: str
     from labutils.nn import GPT
 
     recompute = _check_recompute(recompute)
-    mb = _check_int("micro_batch", micro_batch, 1)
-    reps = _check_int("repeats", repeats, 1)
+    mb = integer("micro_batch", micro_batch, 1)
+    reps = integer("repeats", repeats, 1)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     gen = torch.Generator().manual_seed(seed)
@@ -399,7 +399,7 @@ def accumulated_gradients(model: torch.nn.Module, idx: torch.Tensor, targets: to
     gradients in ``model.parameters()`` order (``.grad`` is left cleared).
     """
     B = idx.shape[0]
-    mb = _check_int("micro_batch", micro_batch, 1, B)
+    mb = integer("micro_batch", micro_batch, 1, B)
     if B % mb:
         raise ValueError(f"micro_batch={mb} must divide the batch size {B}")
     model.zero_grad(set_to_none=True)

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from labutils.validate import positive_int
+from labutils.validate import non_negative, positive_int
 from labutils.model import TransformerConfig, count_params
 
 FLOPS_PER_MAC = 2  # one multiply + one add
@@ -44,14 +44,6 @@ def _check_cfg(cfg: object) -> TransformerConfig:
     if not isinstance(cfg, TransformerConfig):
         raise TypeError(f"cfg must be a labutils.model.TransformerConfig, got {type(cfg).__name__}")
     return cfg
-
-
-def _check_nonneg(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number >= 0, got {type(value).__name__} ({value!r})")
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
 
 
 def _seq(cfg: TransformerConfig, seq_len: int | None) -> int:
@@ -324,14 +316,14 @@ def crossover_seq_len(cfg: TransformerConfig) -> float:
 def training_flops(n_params: float, n_tokens: float) -> float:
     """Total training compute C ≈ 6·N·D in FLOPs (lecture 000_f52c65b7512ce437.txt; Kaplan et al.
     2020, Sec. 2.1). ``n_params`` parameters, ``n_tokens`` training tokens."""
-    N = _check_nonneg("n_params", n_params)
-    D = _check_nonneg("n_tokens", n_tokens)
+    N = non_negative("n_params", n_params)
+    D = non_negative("n_tokens", n_tokens)
     return 6.0 * N * D
 
 
 def training_compute(cfg: TransformerConfig, n_tokens: float, *, attention: bool = True) -> float:
     """Training FLOPs for ``n_tokens`` tokens of ``cfg``: :func:`flops_per_token` × tokens."""
-    D = _check_nonneg("n_tokens", n_tokens)
+    D = non_negative("n_tokens", n_tokens)
     return flops_per_token(cfg, training=True, attention=attention) * D
 
 
@@ -343,7 +335,7 @@ def six_nd_error(cfg: TransformerConfig, n_params: float | None = None) -> float
     ``count()``, which includes parameters the config cannot express).
     """
     exact = flops_per_token(cfg, training=True, attention=True)
-    N = float(count_params(cfg)) if n_params is None else _check_nonneg("n_params", n_params)
+    N = float(count_params(cfg)) if n_params is None else non_negative("n_params", n_params)
     return (6.0 * N - exact) / exact
 
 
@@ -414,7 +406,7 @@ def measure_linear_flops(n_rows: int, d_in: int, d_out: int, *, bias: bool = Tru
 
 def format_flops(flops: float) -> str:
     """Human-readable FLOPs with an SI prefix, e.g. ``format_flops(3.15e23) == '315 ZFLOP'``."""
-    x = _check_nonneg("flops", flops)
+    x = non_negative("flops", flops)
     for prefix, scale in (("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if x >= scale:
             return f"{x / scale:.3g} {prefix}FLOP"

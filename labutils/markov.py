@@ -31,20 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-
-
-def _check_positive_float(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be positive and finite, got {value}")
+from labutils.validate import integer, positive
 
 
 def _row_entropy(p: np.ndarray) -> np.ndarray:
@@ -65,18 +52,18 @@ class MarkovConfig:
     seed: int = 0  # seeds the transition table (sampling has its own seed)
 
     def __post_init__(self) -> None:
-        _check_int("vocab_size", self.vocab_size, 2, 4096)
-        _check_int("order", self.order, 1, 8)
+        integer("vocab_size", self.vocab_size, 2, 4096)
+        integer("order", self.order, 1, 8)
         if self.vocab_size**self.order > 2**20:
             raise ValueError(
                 f"vocab_size**order must be <= 2**20 contexts, got {self.vocab_size}**{self.order}"
             )
-        _check_positive_float("concentration", self.concentration)
+        positive("concentration", self.concentration)
         if isinstance(self.zipf_exponent, bool) or not isinstance(self.zipf_exponent, (int, float)):
             raise TypeError(f"zipf_exponent must be a number, got {self.zipf_exponent!r}")
         if not (math.isfinite(self.zipf_exponent) and self.zipf_exponent >= 0):
             raise ValueError(f"zipf_exponent must be >= 0 and finite, got {self.zipf_exponent}")
-        _check_int("seed", self.seed, 0)
+        integer("seed", self.seed, 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +80,7 @@ class MarkovSource:
 
     def __post_init__(self) -> None:
         p = np.asarray(self.probs, dtype=np.float64)
-        _check_int("order", self.order, 1, 8)
+        integer("order", self.order, 1, 8)
         if p.ndim != 2:
             raise ValueError(f"probs must be 2-D (V**order, V), got shape {p.shape}")
         V = p.shape[1]
@@ -137,7 +124,7 @@ class MarkovSource:
         contexts change nothing (the process is order-k). This is the lowest loss a predictor
         that sees only ``context`` tokens can reach.
         """
-        _check_int("context", context, 0)
+        integer("context", context, 0)
         V, k = self.vocab_size, self.order
         j = min(context, k)
         joint = (self.stationary[:, None] * self.probs).reshape(V ** (k - j), V**j, V)
@@ -154,7 +141,7 @@ class MarkovSource:
         at position t sees t+1 tokens of context, so positions t < order-1 are penalised. Mean over
         t = 0..T-1 of ``conditional_entropy(t + 1)``. (The first token x[0] is never predicted.)
         """
-        _check_int("seq_len", seq_len, 1)
+        integer("seq_len", seq_len, 1)
         terms = [self.conditional_entropy(min(t + 1, self.order)) for t in range(min(seq_len, self.order))]
         rest = max(seq_len - self.order, 0) * self.entropy_rate()
         return (sum(terms) + rest) / seq_len
@@ -171,9 +158,9 @@ class MarkovSource:
         Returns a LongTensor of shape (n_streams, length). Each stream starts from the stationary
         law, so every position has the same statistics.
         """
-        _check_int("n_streams", n_streams, 1)
-        _check_int("length", length, self.order)
-        _check_int("seed", seed, 0)
+        integer("n_streams", n_streams, 1)
+        integer("length", length, self.order)
+        integer("seed", seed, 0)
         V, k = self.vocab_size, self.order
         rng = np.random.default_rng(seed)
         out = np.empty((n_streams, length), dtype=np.int64)

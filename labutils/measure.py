@@ -50,6 +50,9 @@ def torch_threads(num_threads: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+AUTOCAST_MODES = ("bf16", "none")
+
+
 @dataclass(frozen=True)
 class PeakFlops:
     """A peak FLOP/s to compute MFU against, and where it came from."""
@@ -147,6 +150,20 @@ def default_peak(num_threads: int | None = None) -> PeakFlops:
     return measure_matmul_flops(num_threads=num_threads)
 
 
+def _check_autocast(mode: object) -> str:
+    if mode not in AUTOCAST_MODES:
+        raise ValueError(f"autocast must be one of {AUTOCAST_MODES}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def autocast_context(device: str, mode: str):
+    """The context a training step's forward runs in: ``torch.autocast`` to bf16 on ``device``'s
+    type ("cuda" or "cpu") when ``mode`` is "bf16", nothing when it is "none"."""
+    if _check_autocast(mode) == "none":
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
 @dataclass(frozen=True)
 class StepMeasurement:
     """Timed training steps (forward + backward + AdamW update) of one model at one batch size."""
@@ -159,7 +176,7 @@ class StepMeasurement:
     flops_per_token: float  # labutils.flops.flops_per_token(cfg, training=True), attention included
     peak: PeakFlops
     device: str
-    autocast: str  # "bf16" on CUDA, "none" on CPU
+    autocast: str  # "bf16" (forward under bf16 autocast) or "none" (fp32)
     num_threads: int  # torch CPU threads during the steps
     final_loss: float  # loss of the last step (nats), to show the steps really trained
 
@@ -193,14 +210,19 @@ def measure_training_step(
     attn_impl: str = "math",
     seed: int = 0,
     num_threads: int | None = None,
+    autocast: str | None = None,
 ) -> StepMeasurement:
     """Time ``repeats`` real training steps of :class:`labutils.nn.GPT` on random tokens.
 
     Each step is ``zero_grad``, forward with loss, ``backward`` and ``AdamW.step``, on a batch
-    (batch_size, cfg.seq_len) of random token ids. On CUDA the forward runs under bf16 autocast
-    and each step is bracketed by ``torch.cuda.synchronize()``. ``peak`` defaults to
-    :func:`default_peak` (measured on CPU, datasheet bf16 on GPU). ``num_threads``: CPU threads
-    for the steps (default: torch's current setting); use the same as for the peak.
+    (batch_size, cfg.seq_len) of random token ids. On CUDA each step is bracketed by
+    ``torch.cuda.synchronize()``. ``peak`` defaults to :func:`default_peak` (measured on CPU,
+    datasheet bf16 on GPU). ``num_threads``: CPU threads for the steps (default: torch's current
+    setting); use the same as for the peak.
+
+    ``autocast``: "bf16" runs the forward under ``torch.autocast(device_type, torch.bfloat16)``
+    (matmuls in bf16, weights and optimizer in fp32), "none" runs it in fp32. Default: "bf16" on
+    CUDA (so MFU is comparable with the dense bf16 datasheet peak), "none" on CPU.
     """
     from labutils.nn import GPT
 
@@ -211,6 +233,8 @@ def measure_training_step(
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     peak = peak or default_peak()
     on_cuda = dev.startswith("cuda")
+    amp_mode = autocast or ("bf16" if on_cuda else "none")
+    _check_autocast(amp_mode)
 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -218,7 +242,7 @@ def measure_training_step(
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     idx = torch.randint(0, cfg.vocab_size, (b, cfg.seq_len), generator=gen).to(dev)  # (B, T)
     targets = torch.roll(idx, -1, dims=1)  # (B, T)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else nullcontext()
+    amp = autocast_context(dev, amp_mode)
 
     def sync() -> None:
         if on_cuda:
@@ -251,7 +275,7 @@ def measure_training_step(
         flops_per_token=flops_per_token(cfg, training=True, attention=True),
         peak=peak,
         device=dev,
-        autocast="bf16" if on_cuda else "none",
+        autocast=amp_mode,
         num_threads=threads,
         final_loss=float(loss.item()),
     )

@@ -20,24 +20,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from labutils.validate import integer
+
 ZERO_STAGES = (0, 1, 2, 3)
 LECTURE_BYTES = "003_f67430602ab4012b.txt ('Additional GPU RAM needed for training')"
 LECTURE_3D = "002_2b6ef2fa7201a799.txt (Sec. 4 'Memory Requirements' and 5.2.1)"
 ZERO_PAPER = "Rajbhandari et al. 2020 (ZeRO), Sec. 3.1 and 5, Fig. 1, Table 1"
 
 
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    """Return ``value`` if it is an int in [low, high]; raise TypeError/ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        # Accept integral floats such as 7.5e9 for parameter counts; reject 2.5 ranks.
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
-    return value
+def _int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """An integer in [low, high]; integral floats such as 7e9 parameters are accepted."""
+    return integer(name, value, low, high, integral_float=True)
 
 
 def check_zero_stage(zero_stage: object) -> int:
@@ -66,7 +59,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         for field_name in ("param_bytes", "grad_bytes", "optimizer_bytes"):
-            _check_int(field_name, getattr(self, field_name), 0)
+            _int(field_name, getattr(self, field_name), 0)
 
     @property
     def total_bytes_per_param(self) -> int:
@@ -101,7 +94,7 @@ def lecture_training_bytes(n_params: int) -> int:
 
     For 1B parameters this is 24e9 bytes, the lecture's "24 GB @ 32-bit full precision".
     """
-    n = _check_int("n_params", n_params, 1)
+    n = _int("n_params", n_params, 1)
     return n * (get_recipe("fp32_adam").total_bytes_per_param + LECTURE_ACTIVATION_BYTES_PER_PARAM)
 
 
@@ -112,8 +105,8 @@ def lecture_training_bytes(n_params: int) -> int:
 
 def shard_numel(n: int, dp: int) -> int:
     """Elements of an ``n``-element buffer one of ``dp`` ranks holds: ceil(n / dp) (padded shard)."""
-    n = _check_int("n", n, 0)
-    dp = _check_int("dp", dp, 1)
+    n = _int("n", n, 0)
+    dp = _int("dp", dp, 1)
     return -(-n // dp)
 
 
@@ -132,9 +125,9 @@ def model_state_bytes(n_params: int, *, recipe: str = "mixed_adam", zero_stage: 
 
     Returns a dict with int byte counts: ``params``, ``grads``, ``optimizer``, ``total``.
     """
-    n = _check_int("n_params", n_params, 1)
+    n = _int("n_params", n_params, 1)
     stage = check_zero_stage(zero_stage)
-    dp = _check_int("dp", dp, 1)
+    dp = _int("dp", dp, 1)
     r = get_recipe(recipe)
     shard = shard_numel(n, dp)
     # ZeRO, Fig. 1: baseline (2 + 2 + K)Ψ; P_os 2Ψ + 2Ψ + KΨ/N_d; P_os+g 2Ψ + (2 + K)Ψ/N_d;
@@ -173,9 +166,9 @@ ZERO_TABLE1 = {
 def max_params_that_fit(memory_bytes: int, *, recipe: str = "mixed_adam", zero_stage: int = 0,
                         dp: int = 1) -> int:
     """Largest Ψ whose model states fit in ``memory_bytes`` per device (activations ignored)."""
-    mem = _check_int("memory_bytes", memory_bytes, 1)
+    mem = _int("memory_bytes", memory_bytes, 1)
     stage = check_zero_stage(zero_stage)
-    dp = _check_int("dp", dp, 1)
+    dp = _int("dp", dp, 1)
     r = get_recipe(recipe)
     # Bytes per parameter per device, as a fraction: replicated parts count fully, sharded /dp.
     per_param = (r.param_bytes / (dp if stage >= 3 else 1) + r.grad_bytes / (dp if stage >= 2 else 1)
@@ -206,7 +199,7 @@ def zero_comm_volume(n_params: int, zero_stage: int) -> float:
       reduce-scatter of gradients (Ψ) = 3Ψ, 1.5x DDP (ZeRO Sec. 7.2.2; lecture 002, Sec. 5.1.2:
       FSDP "C ∼ 3 × M_p", "increased compared to DDP (by 1.5x ...)").
     """
-    n = _check_int("n_params", n_params, 1)
+    n = _int("n_params", n_params, 1)
     stage = check_zero_stage(zero_stage)
     return float(3 * n if stage == 3 else 2 * n)
 
@@ -217,8 +210,8 @@ def ring_comm_bytes(volume_elements: float, dp: int, bytes_per_element: int = 4)
     A ring reduce-scatter or all-gather of n elements sends (dp − 1)/dp · n per rank
     (Patarasuk & Yuan 2009); with dp = 1 nothing is sent.
     """
-    dp = _check_int("dp", dp, 1)
-    bpe = _check_int("bytes_per_element", bytes_per_element, 1)
+    dp = _int("dp", dp, 1)
+    bpe = _int("bytes_per_element", bytes_per_element, 1)
     if not (math.isfinite(volume_elements) and volume_elements >= 0):
         raise ValueError(f"volume_elements must be finite and >= 0, got {volume_elements!r}")
     return volume_elements * bpe * (dp - 1) / dp
@@ -243,10 +236,10 @@ def three_d_memory_bytes(param_bytes: int, *, dp: int = 1, tp: int = 1, pp: int 
     residue M_e is not split at all. The notes' closed form "2(DP + PP + + 1)/N·M_p" is garbled;
     this function evaluates the sum term by term.
     """
-    mp = _check_int("param_bytes", param_bytes, 1)
-    dp = _check_int("dp", dp, 1)
-    tp = _check_int("tp", tp, 1)
-    pp = _check_int("pp", pp, 1)
+    mp = _int("param_bytes", param_bytes, 1)
+    dp = _int("dp", dp, 1)
+    tp = _int("tp", tp, 1)
+    pp = _int("pp", pp, 1)
     for name, f in (("optimizer_factor", optimizer_factor), ("grad_factor", grad_factor),
                     ("residue_factor", residue_factor)):
         if not (isinstance(f, (int, float)) and math.isfinite(f) and f >= 0):
@@ -258,8 +251,8 @@ def three_d_memory_bytes(param_bytes: int, *, dp: int = 1, tp: int = 1, pp: int 
 
 def fsdp_memory_bytes(param_bytes: int, n_devices: int) -> float:
     """Lecture 002, Sec. 5.1.2: FSDP shards everything, M ≈ 6·M_p / N_devices bytes."""
-    mp = _check_int("param_bytes", param_bytes, 1)
-    n = _check_int("n_devices", n_devices, 1)
+    mp = _int("param_bytes", param_bytes, 1)
+    n = _int("n_devices", n_devices, 1)
     return 6 * mp / n  # (M_p + M_o + M_g + M_e) / N with M_o = M_g = 2 M_p, M_e = M_p
 
 
@@ -283,9 +276,9 @@ def fsdp_comm_volume(n_params: int) -> float:
 
 def three_d_comm_volume(n_params: int, *, n_devices: int, tp: int) -> float:
     """Lecture 002 [Eqn 6]: DeepSpeed-Megatron volume C ≈ (TP/N_devices + 1)·2·Ψ elements."""
-    n = _check_int("n_params", n_params, 1)
-    nd = _check_int("n_devices", n_devices, 1)
-    tp = _check_int("tp", tp, 1, nd)
+    n = _int("n_params", n_params, 1)
+    nd = _int("n_devices", n_devices, 1)
+    tp = _int("tp", tp, 1, nd)
     return (tp / nd + 1) * 2 * n
 
 
@@ -300,9 +293,9 @@ def grad_accumulation_steps(global_batch: int, micro_batch: int, dp: int = 1) ->
     Lecture 001 ("gradient accumulation: split global batch into micro batches to save memory").
     Raises ValueError unless ``micro_batch × dp`` divides ``global_batch``.
     """
-    gb = _check_int("global_batch", global_batch, 1)
-    mb = _check_int("micro_batch", micro_batch, 1)
-    dp = _check_int("dp", dp, 1)
+    gb = _int("global_batch", global_batch, 1)
+    mb = _int("micro_batch", micro_batch, 1)
+    dp = _int("dp", dp, 1)
     if gb % (mb * dp):
         raise ValueError(f"global_batch={gb} must be a multiple of micro_batch × dp = {mb} × {dp}")
     return gb // (mb * dp)
@@ -314,8 +307,8 @@ def accumulation_plan(global_batch: int, dp: int = 1) -> list[dict[str, int]]:
     Same global batch, same gradient, different memory: activations scale with the micro-batch,
     the number of sequential micro-steps with its inverse.
     """
-    gb = _check_int("global_batch", global_batch, 1)
-    dp = _check_int("dp", dp, 1)
+    gb = _int("global_batch", global_batch, 1)
+    dp = _int("dp", dp, 1)
     if gb % dp:
         raise ValueError(f"global_batch={gb} must be a multiple of dp={dp}")
     per_rank = gb // dp
@@ -346,10 +339,10 @@ def device_memory_breakdown(n_params: int, *, n_layers: int, d_model: int, n_hea
     """
     from labutils.activations import activation_bytes_per_layer
 
-    n = _check_int("n_params", n_params, 1)
-    L = _check_int("n_layers", n_layers, 1)
-    tp = _check_int("tp", tp, 1)
-    pp = _check_int("pp", pp, 1)
+    n = _int("n_params", n_params, 1)
+    L = _int("n_layers", n_layers, 1)
+    tp = _int("tp", tp, 1)
+    pp = _int("pp", pp, 1)
     if L % pp:
         raise ValueError(f"pp={pp} must divide n_layers={L}")
     states = model_state_bytes(shard_numel(n, tp * pp), recipe=recipe, zero_stage=zero_stage, dp=dp)

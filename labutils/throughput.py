@@ -11,12 +11,11 @@ and the allowed range. Peak FLOP/s always comes from :mod:`labutils.hardware`, n
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Real
 
 from labutils import hardware
 from labutils.flops import training_flops
+from labutils.validate import fraction, non_negative, number, positive, positive_int
 
 S_PER_HOUR = 3600.0
 S_PER_DAY = 86_400.0
@@ -32,49 +31,8 @@ LECTURE_DEVICE_COUNTS = (1, 4, 16, 64, 256)
 # --------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return x
-
-
-def _positive(name: str, value: object) -> float:
-    x = _real(name, value)
-    if x <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return x
-
-
-def _non_negative(name: str, value: object) -> float:
-    x = _real(name, value)
-    if x < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return x
-
-
-def _fraction(name: str, value: object) -> float:
-    x = _real(name, value)
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return x
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
 def _at_least_one(name: str, value: object) -> float:
-    x = _real(name, value)
-    if x < 1:
-        raise ValueError(f"{name} must be >= 1 (a number of processors), got {value!r}")
-    return x
+    return number(name, value, low=1.0)  # a number of processors (real-valued in the formulas)
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +40,7 @@ def _at_least_one(name: str, value: object) -> float:
 # --------------------------------------------------------------------------------------------
 def tokens_per_step(global_batch: int, seq_len: int) -> int:
     """Tokens processed by one optimizer step: global batch (sequences) × sequence length."""
-    return _positive_int("global_batch", global_batch) * _positive_int("seq_len", seq_len)
+    return positive_int("global_batch", global_batch) * positive_int("seq_len", seq_len)
 
 
 def tokens_per_second(global_batch: int, seq_len: int, step_time_s: float) -> float:
@@ -92,12 +50,12 @@ def tokens_per_second(global_batch: int, seq_len: int, step_time_s: float) -> fl
     ``global_batch`` sequences of ``seq_len`` tokens takes ``step_time_s`` seconds, so
     T = global_batch · seq_len / step_time_s.
     """
-    return tokens_per_step(global_batch, seq_len) / _positive("step_time_s", step_time_s)
+    return tokens_per_step(global_batch, seq_len) / positive("step_time_s", step_time_s)
 
 
 def tokens_per_second_per_device(tokens_per_s: float, n_devices: int) -> float:
     """Throughput per device (tokens/s/GPU): the cluster's tokens/s divided by ``n_devices``."""
-    return _positive("tokens_per_s", tokens_per_s) / _positive_int("n_devices", n_devices)
+    return positive("tokens_per_s", tokens_per_s) / positive_int("n_devices", n_devices)
 
 
 def model_flops_per_token(n_params: float, *, attention_flops_per_token: float = 0.0) -> float:
@@ -108,8 +66,8 @@ def model_flops_per_token(n_params: float, *, attention_flops_per_token: float =
     (:func:`labutils.flops.attention_flops_per_token`). Recomputation is *not* counted: that is
     HFU.
     """
-    _positive("n_params", n_params)
-    attn = _non_negative("attention_flops_per_token", attention_flops_per_token)
+    positive("n_params", n_params)
+    attn = non_negative("attention_flops_per_token", attention_flops_per_token)
     return training_flops(n_params, 1) + attn  # lecture 000: C ≈ 6·N·D, here with D = 1 token
 
 
@@ -131,8 +89,8 @@ def mfu(
     flops_per_token = model_flops_per_token(
         n_params, attention_flops_per_token=attention_flops_per_token
     )
-    achieved_flops_per_s = flops_per_token * _positive("tokens_per_s", tokens_per_s)
-    peak = _positive_int("n_devices", n_devices) * _positive(
+    achieved_flops_per_s = flops_per_token * positive("tokens_per_s", tokens_per_s)
+    peak = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
     return achieved_flops_per_s / peak
@@ -153,7 +111,7 @@ def hardware_flops_per_token(
     Eq. (3); r = 0 gives the model FLOPs.
     """
     model = model_flops_per_token(n_params, attention_flops_per_token=attention_flops_per_token)
-    r = _fraction("recompute_fraction", recompute_fraction)
+    r = fraction("recompute_fraction", recompute_fraction)
     forward_flops = model / 3.0  # forward = 2N + A/3, a third of forward + backward
     return model + r * forward_flops
 
@@ -178,10 +136,10 @@ def hfu(
         attention_flops_per_token=attention_flops_per_token,
         recompute_fraction=recompute_fraction,
     )
-    peak = _positive_int("n_devices", n_devices) * _positive(
+    peak = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
-    return flops_per_token * _positive("tokens_per_s", tokens_per_s) / peak
+    return flops_per_token * positive("tokens_per_s", tokens_per_s) / peak
 
 
 def implied_recompute_fraction(
@@ -198,26 +156,26 @@ def implied_recompute_fraction(
     Inverts :func:`hfu`: r = (HFU·K·F/T − (6N + A)) / (2N + A/3). A result outside [0, 1] means
     the reported HFU counts something other than recomputed forward passes.
     """
-    h = _positive("hfu_fraction", hfu_fraction)
+    h = positive("hfu_fraction", hfu_fraction)
     model = model_flops_per_token(n_params, attention_flops_per_token=attention_flops_per_token)
-    peak = _positive_int("n_devices", n_devices) * _positive(
+    peak = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
-    hardware_per_token = h * peak / _positive("tokens_per_s", tokens_per_s)
+    hardware_per_token = h * peak / positive("tokens_per_s", tokens_per_s)
     forward_flops = model / 3.0  # (2N + A/3) = (6N + A)/3
     return (hardware_per_token - model) / forward_flops
 
 
 def utilization(achieved_flops_per_s: float, peak_flops_per_s: float) -> float:
     """Achieved FLOP/s over peak FLOP/s (a fraction): MFU or HFU depending on what was counted."""
-    return _positive("achieved_flops_per_s", achieved_flops_per_s) / _positive(
+    return positive("achieved_flops_per_s", achieved_flops_per_s) / positive(
         "peak_flops_per_s", peak_flops_per_s
     )
 
 
 def training_time_s(n_tokens: float, tokens_per_s: float) -> float:
     """Seconds to process ``n_tokens`` at ``tokens_per_s``: lecture 000, t = D / T."""
-    return _positive("n_tokens", n_tokens) / _positive("tokens_per_s", tokens_per_s)
+    return positive("n_tokens", n_tokens) / positive("tokens_per_s", tokens_per_s)
 
 
 def megatron_flops_per_token(
@@ -230,10 +188,10 @@ def megatron_flops_per_token(
     is not recomputed). Without recomputation the same accounting gives
     72·B·s·l·h²·(1 + s/(6h) + V/(12·l·h)). Divided here by the B·s tokens of the iteration.
     """
-    l_ = _positive_int("n_layers", n_layers)
-    h = _positive_int("d_model", d_model)
-    s = _positive_int("seq_len", seq_len)
-    v = _positive_int("vocab_size", vocab_size)
+    l_ = positive_int("n_layers", n_layers)
+    h = positive_int("d_model", d_model)
+    s = positive_int("seq_len", seq_len)
+    v = positive_int("vocab_size", vocab_size)
     if not isinstance(recompute, bool):
         raise TypeError(f"recompute must be a bool, got {recompute!r}")
     if recompute:
@@ -246,7 +204,7 @@ def megatron_flops_per_token(
 # --------------------------------------------------------------------------------------------
 def speedup(time_one_device_s: float, time_n_devices_s: float) -> float:
     """Measured speedup t_1 / t_N (lecture 000, "Scalability")."""
-    return _positive("time_one_device_s", time_one_device_s) / _positive(
+    return positive("time_one_device_s", time_one_device_s) / positive(
         "time_n_devices_s", time_n_devices_s
     )
 
@@ -257,7 +215,7 @@ def amdahl_speedup(serial_fraction: float, n: float) -> float:
     ``serial_fraction`` s in [0, 1] is the share of one-processor time that cannot be
     parallelised; ``n`` >= 1 processors. The speedup is at most ``n`` and at most 1/s.
     """
-    s = _fraction("serial_fraction", serial_fraction)
+    s = fraction("serial_fraction", serial_fraction)
     n_ = _at_least_one("n", n)
     return 1.0 / (s + (1.0 - s) / n_)
 
@@ -268,14 +226,14 @@ def gustafson_speedup(serial_fraction: float, n: float) -> float:
     Here s is the serial share of the time measured on the N-processor run. The speedup is at
     least 1 and at most ``n``.
     """
-    s = _fraction("serial_fraction", serial_fraction)
+    s = fraction("serial_fraction", serial_fraction)
     n_ = _at_least_one("n", n)
     return s + (1.0 - s) * n_
 
 
 def parallel_efficiency(speedup_value: float, n: float) -> float:
     """Speedup per processor, speedup / N (1.0 is linear scaling)."""
-    return _positive("speedup_value", speedup_value) / _at_least_one("n", n)
+    return positive("speedup_value", speedup_value) / _at_least_one("n", n)
 
 
 def max_serial_fraction(target_speedup: float, n: float) -> float:
@@ -287,7 +245,7 @@ def max_serial_fraction(target_speedup: float, n: float) -> float:
     n_ = _at_least_one("n", n)
     if n_ <= 1:
         raise ValueError(f"n must be > 1 for a serial-fraction bound, got {n!r}")
-    target = _real("target_speedup", target_speedup)
+    target = number("target_speedup", target_speedup)
     if not 1.0 <= target <= n_:
         raise ValueError(f"target_speedup must be in [1, n={n_:g}], got {target_speedup!r}")
     return (n_ / target - 1.0) / (n_ - 1.0)
@@ -308,10 +266,10 @@ def strong_scaling_table(global_batch: int, device_counts=LECTURE_DEVICE_COUNTS)
     Lecture 000 ("Scalability in Distributed ML Example"): global batch 2048 on 1..256 GPUs gives
     2048, 512, 128, 32, 8 sequences per GPU. Raises if a count does not divide the batch.
     """
-    gb = _positive_int("global_batch", global_batch)
+    gb = positive_int("global_batch", global_batch)
     rows = []
     for n in device_counts:
-        _positive_int("device_counts[i]", n)
+        positive_int("device_counts[i]", n)
         if gb % n:
             raise ValueError(f"global_batch={gb} is not divisible by n_devices={n}")
         rows.append(ScalingRow(n, gb // n, gb))
@@ -323,8 +281,8 @@ def weak_scaling_table(per_device_batch: int, device_counts=LECTURE_DEVICE_COUNT
 
     Lecture 000: 32 sequences per GPU on 1..256 GPUs gives global batches 32 ... 8192.
     """
-    b = _positive_int("per_device_batch", per_device_batch)
-    return [ScalingRow(_positive_int("device_counts[i]", n), b, n * b) for n in device_counts]
+    b = positive_int("per_device_batch", per_device_batch)
+    return [ScalingRow(positive_int("device_counts[i]", n), b, n * b) for n in device_counts]
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,23 +293,23 @@ def chinchilla_compute_flops(n_params: float, tokens_per_param: float = 20.0) ->
 
     Lecture 002, Eq. (7): compute ∼ 120 × P² for compute-optimal (20 tokens/parameter) training.
     """
-    p = _positive("n_params", n_params)
-    return training_flops(p, _positive("tokens_per_param", tokens_per_param) * p)
+    p = positive("n_params", n_params)
+    return training_flops(p, positive("tokens_per_param", tokens_per_param) * p)
 
 
 def time_from_rate_s(compute_flops: float, flops_per_s: float) -> float:
     """Seconds to execute ``compute_flops`` at a sustained ``flops_per_s``: lecture 002, t = T/R."""
-    return _positive("compute_flops", compute_flops) / _positive("flops_per_s", flops_per_s)
+    return positive("compute_flops", compute_flops) / positive("flops_per_s", flops_per_s)
 
 
 def projected_time_s(
     compute_flops: float, n_devices: int, peak_flops_per_device: float, mfu_fraction: float
 ) -> float:
     """Training time t = C / (K · F · MFU) in seconds (the lecture's MFU formula solved for t)."""
-    m = _positive("mfu_fraction", mfu_fraction)
+    m = positive("mfu_fraction", mfu_fraction)
     if m > 1:
         raise ValueError(f"mfu_fraction must be in (0, 1], got {mfu_fraction!r}")
-    rate = _positive_int("n_devices", n_devices) * _positive(
+    rate = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
     return time_from_rate_s(compute_flops, rate * m)
@@ -360,9 +318,9 @@ def projected_time_s(
 def energy_j(time_s: float, n_devices: int, avg_power_w: float) -> float:
     """Energy in joules, E = t · K · P_avg (lecture 002: E = t × R_watt, per device here)."""
     return (
-        _positive("time_s", time_s)
-        * _positive_int("n_devices", n_devices)
-        * _positive("avg_power_w", avg_power_w)
+        positive("time_s", time_s)
+        * positive_int("n_devices", n_devices)
+        * positive("avg_power_w", avg_power_w)
     )
 
 
@@ -371,7 +329,7 @@ def energy_from_efficiency_j(compute_flops: float, flops_per_joule: float) -> fl
 
     Lecture 002 quotes efficiencies in TFLOP/s per watt (e.g. 0.235 on Crusher for GPT-175B).
     """
-    return _positive("compute_flops", compute_flops) / _positive("flops_per_joule", flops_per_joule)
+    return positive("compute_flops", compute_flops) / positive("flops_per_joule", flops_per_joule)
 
 
 #: Measured energy efficiency of GPT-175B training in FLOP/J (= FLOP/s per watt), as the notes on
@@ -385,13 +343,13 @@ LECTURE_002_EFFICIENCY_FLOPS_PER_J = {
 
 def petaflop_s_days(compute_flops: float) -> float:
     """Compute in petaflop/s-days (1 PF/s-day = 1e15 · 86 400 = 8.64e19 FLOPs; GPT-3 paper unit)."""
-    return _positive("compute_flops", compute_flops) / PETAFLOP_S_DAY_FLOPS
+    return positive("compute_flops", compute_flops) / PETAFLOP_S_DAY_FLOPS
 
 
 def cost_usd(time_s: float, n_devices: int, usd_per_device_hour: float) -> float:
     """Rental cost: device-hours × price. ``usd_per_device_hour`` is the reader's choice (>= 0)."""
-    hours = _positive("time_s", time_s) / S_PER_HOUR
-    return hours * _positive_int("n_devices", n_devices) * _non_negative(
+    hours = positive("time_s", time_s) / S_PER_HOUR
+    return hours * positive_int("n_devices", n_devices) * non_negative(
         "usd_per_device_hour", usd_per_device_hour
     )
 
@@ -442,8 +400,8 @@ def project_training(
     """
     spec = hardware.get(accelerator)
     peak = spec.peak_flops(dtype)
-    power = spec.tdp_watts if avg_power_w is None else _positive("avg_power_w", avg_power_w)
-    d = _positive("n_tokens", n_tokens)
+    power = spec.tdp_watts if avg_power_w is None else positive("avg_power_w", avg_power_w)
+    d = positive("n_tokens", n_tokens)
     compute = model_flops_per_token(n_params, attention_flops_per_token=attention_flops_per_token) * d
     t = projected_time_s(compute, n_devices, peak, mfu_fraction)
     return TrainingProjection(

@@ -27,20 +27,7 @@ import torch
 
 from labutils.flops import training_flops
 from labutils.model import TransformerConfig, count_params
-
-
-def _check(name: str, value: object, low: float, high: float | None = None, *, integer: bool = False,
-           low_inclusive: bool = True) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        kind = "an int" if integer else "a number"
-        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} ({value!r})")
-    ok_low = value >= low if low_inclusive else value > low
-    ok_high = high is None or value <= high
-    if not (math.isfinite(value) and ok_low and ok_high):
-        lo = "[" if low_inclusive else "("
-        hi = f"{high}]" if high is not None else "inf)"
-        raise ValueError(f"{name} must be in {lo}{low}, {hi}, got {value}")
+from labutils.validate import integer, number
 
 
 @dataclass(frozen=True)
@@ -63,21 +50,21 @@ class TrainConfig:
     label: str = field(default="", compare=False)  # text for the progress bar
 
     def __post_init__(self) -> None:
-        _check("tokens", self.tokens, 1, integer=True)
-        _check("batch_size", self.batch_size, 1, integer=True)
-        _check("lr", self.lr, 0, 10, low_inclusive=False)
-        _check("min_lr_ratio", self.min_lr_ratio, 0, 1)
-        _check("warmup_frac", self.warmup_frac, 0, 1)
-        _check("weight_decay", self.weight_decay, 0)
+        integer("tokens", self.tokens, 1)
+        integer("batch_size", self.batch_size, 1)
+        number("lr", self.lr, low=0, high=10, low_open=True)
+        number("min_lr_ratio", self.min_lr_ratio, low=0, high=1)
+        number("warmup_frac", self.warmup_frac, low=0, high=1)
+        number("weight_decay", self.weight_decay, low=0)
         if len(self.betas) != 2:
             raise ValueError(f"betas must be a pair, got {self.betas!r}")
         for i, b in enumerate(self.betas):
-            _check(f"betas[{i}]", b, 0, 1)
-        _check("grad_clip", self.grad_clip, 0)
-        _check("eval_batches", self.eval_batches, 1, integer=True)
-        _check("log_every", self.log_every, 0, integer=True)
-        _check("seed", self.seed, 0, integer=True)
-        _check("threads", self.threads, 0, integer=True)
+            number(f"betas[{i}]", b, low=0, high=1)
+        number("grad_clip", self.grad_clip, low=0)
+        integer("eval_batches", self.eval_batches, 1)
+        integer("log_every", self.log_every, 0)
+        integer("seed", self.seed, 0)
+        integer("threads", self.threads, 0)
 
 
 @dataclass(frozen=True)

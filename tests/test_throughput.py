@@ -20,6 +20,7 @@ from labutils import throughput as tp
 from labutils.flops import flops_per_token, training_flops
 from labutils.measure import (
     PeakFlops,
+    autocast_context,
     datasheet_peak,
     gpu_spec_name,
     measure_matmul_flops,
@@ -414,7 +415,29 @@ def test_measured_training_step_is_sane():
     assert m.device == "cpu" and m.autocast == "none" and m.num_threads == 1
 
 
+@pytest.mark.slow
+def test_bf16_autocast_path_runs_on_cpu_too():
+    """The branch a GPU takes (forward under bf16 autocast) checked here on the CPU: the matmuls
+    really produce bf16, the weights stay fp32, and the steps still train."""
+    from labutils.nn import GPT
+
+    cfg = tiny_config()
+    model = GPT(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (2, cfg.seq_len))
+    with autocast_context("cpu", "bf16"):
+        logits, _ = model(idx)
+    assert logits.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with autocast_context("cpu", "none"):
+        assert model(idx)[0].dtype == torch.float32
+    m = measure_training_step(cfg, 4, peak=PeakFlops(1e10, "measured", "-"), warmup=1, repeats=3,
+                              num_threads=1, autocast="bf16")
+    assert m.autocast == "bf16" and m.final_loss < math.log(cfg.vocab_size)
+
+
 def test_measure_bad_input():
+    with pytest.raises(ValueError, match="autocast"):
+        measure_training_step(tiny_config(), 1, peak=PeakFlops(1e10, "measured", "-"), autocast="fp8")
     with pytest.raises(ValueError, match="batch_size"):
         measure_training_step(tiny_config(), 0, peak=PeakFlops(1e10, "measured", "-"))
     with pytest.raises(TypeError, match="cfg"):

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from labutils.validate import integer, non_negative
+
 # ----------------------------------------------------------------------------------------------
 # The lecture's link bandwidths (cited constants)
 # ----------------------------------------------------------------------------------------------
@@ -80,22 +82,6 @@ LINKS: dict[str, Link] = {"nvswitch": NVSWITCH, "infiniband": INFINIBAND}  # the
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}")
-    return int(value)
-
-
-def _check_nonneg(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def _check_tensor(tensor: object) -> torch.Tensor:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
@@ -116,8 +102,8 @@ def chunk_bounds(numel: int, world_size: int) -> list[tuple[int, int]]:
     The first ``numel % world_size`` chunks hold one element more (as ``torch.tensor_split``
     does), so any size works; chunks may be empty when ``numel < world_size``.
     """
-    numel = _check_int("numel", numel, 0)
-    world_size = _check_int("world_size", world_size, 1)
+    numel = integer("numel", numel, 0)
+    world_size = integer("world_size", world_size, 1)
     base, extra = divmod(numel, world_size)
     bounds, start = [], 0
     for i in range(world_size):
@@ -266,7 +252,7 @@ def naive_all_reduce(tensor: torch.Tensor, root: int = 0) -> None:
     """
     tensor = _check_tensor(tensor)
     rank, p = dist.get_rank(), dist.get_world_size()
-    root = _check_int("root", root, 0)
+    root = integer("root", root, 0)
     if root >= p:
         raise ValueError(f"root must be in [0, {p - 1}], got {root}")
     if p == 1:
@@ -296,8 +282,8 @@ def ring_all_reduce_bytes_per_rank(n_bytes: float, world_size: int) -> float:
     # Patarasuk & Yuan 2009: the lower bound for any all-reduce, met by the ring.
     Exact when p divides the element count; see :func:`ring_all_reduce_sent_elements`.
     """
-    n_bytes = _check_nonneg("n_bytes", n_bytes)
-    p = _check_int("world_size", world_size, 1)
+    n_bytes = non_negative("n_bytes", n_bytes)
+    p = integer("world_size", world_size, 1)
     return 2.0 * (p - 1) / p * n_bytes
 
 
@@ -306,8 +292,8 @@ def ring_all_reduce_sent_elements(numel: int, world_size: int, rank: int) -> int
 
     Summed over ranks this is exactly ``2·(p−1)·n`` for any n.
     """
-    p = _check_int("world_size", world_size, 1)
-    rank = _check_int("rank", rank, 0)
+    p = integer("world_size", world_size, 1)
+    rank = integer("rank", rank, 0)
     if rank >= p:
         raise ValueError(f"rank must be in [0, {p - 1}], got {rank}")
     if p == 1:
@@ -320,9 +306,9 @@ def ring_all_reduce_sent_elements(numel: int, world_size: int, rank: int) -> int
 def naive_all_reduce_bytes_per_rank(n_bytes: float, world_size: int, rank: int,
                                     root: int = 0) -> float:
     """Bytes rank ``rank`` sends in :func:`naive_all_reduce`: ``(p−1)·n`` at the root, else n."""
-    n_bytes = _check_nonneg("n_bytes", n_bytes)
-    p = _check_int("world_size", world_size, 1)
-    rank = _check_int("rank", rank, 0)
+    n_bytes = non_negative("n_bytes", n_bytes)
+    p = integer("world_size", world_size, 1)
+    rank = integer("rank", rank, 0)
     if rank >= p or root >= p:
         raise ValueError(f"rank and root must be in [0, {p - 1}], got rank={rank}, root={root}")
     if p == 1:
@@ -349,8 +335,8 @@ def alpha_beta_coefficients(n_bytes: float, world_size: int,
       ``2⌈lg p⌉·α + 2(p−1)/p·n·β`` (Thakur et al. 2005, long messages)
     * naive: all to a root and back, the root's link serialises ``2(p−1)`` messages of n bytes
     """
-    n = _check_nonneg("n_bytes", n_bytes)
-    p = _check_int("world_size", world_size, 1)
+    n = non_negative("n_bytes", n_bytes)
+    p = integer("world_size", world_size, 1)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if p == 1:
@@ -374,8 +360,8 @@ def alpha_beta_time(n_bytes: float, world_size: int, alpha_s: float, beta_s_per_
     ``alpha_s``: seconds per message (latency); ``beta_s_per_byte``: seconds per byte
     (1 / link bandwidth). See :func:`alpha_beta_coefficients` for each algorithm's formula.
     """
-    alpha_s = _check_nonneg("alpha_s", alpha_s)
-    beta_s_per_byte = _check_nonneg("beta_s_per_byte", beta_s_per_byte)
+    alpha_s = non_negative("alpha_s", alpha_s)
+    beta_s_per_byte = non_negative("beta_s_per_byte", beta_s_per_byte)
     a, b = alpha_beta_coefficients(n_bytes, world_size, algorithm)
     return a * alpha_s + b * beta_s_per_byte
 
@@ -394,8 +380,8 @@ def bus_bandwidth_bytes_per_s(n_bytes: float, time_s: float, world_size: int) ->
     It is what each link carried, so it tends to 1/β for large messages on a ring
     (nccl-tests, doc/PERFORMANCE.md).
     """
-    n = _check_nonneg("n_bytes", n_bytes)
-    p = _check_int("world_size", world_size, 2)
+    n = non_negative("n_bytes", n_bytes)
+    p = integer("world_size", world_size, 2)
     if not (isinstance(time_s, (int, float)) and math.isfinite(time_s) and time_s > 0):
         raise ValueError(f"time_s must be a positive finite number of seconds, got {time_s!r}")
     return n / time_s * 2.0 * (p - 1) / p
@@ -443,7 +429,7 @@ def fit_alpha_beta(n_bytes: Sequence[float], times_s: Sequence[float], world_siz
         raise ValueError("times_s must be finite and > 0 seconds")
     if len(np.unique(x)) < 2:
         raise ValueError("need timings at two or more distinct message sizes (n_bytes)")
-    p = _check_int("world_size", world_size, 2)
+    p = integer("world_size", world_size, 2)
     design = np.array([alpha_beta_coefficients(n, p, algorithm) for n in x])  # (m, 2)
     weighted = design / t[:, None]  # relative residuals: (a·α + b·β)/t − 1
     scale = np.linalg.norm(weighted, axis=0)  # columns differ by ~1e7; rescale for nnls
@@ -522,7 +508,7 @@ def time_all_reduce_worker(sizes_bytes: Sequence[int], impl: str = "torch", repe
     rank does.
     """
     fn = _all_reduce_by(impl)
-    repeats = _check_int("repeats", repeats, 1)
+    repeats = integer("repeats", repeats, 1)
     best = []
     for n_bytes in sizes_bytes:
         x = torch.ones(max(1, int(n_bytes) // 4), dtype=torch.float32)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from labutils import hardware
 from labutils.flops import training_flops
+from labutils.validate import non_negative, positive, positive_int
 from labutils.parallel.collectives import (ALGORITHMS, INFINIBAND, NVSWITCH, Link,
                                            alpha_beta_time)
 
@@ -30,24 +31,6 @@ DEFAULT_BUCKET_BYTES = 25 * 2**20  # torch DDP's bucket_cap_mb=25 (MiB)
 # Kaplan et al. 2020, Sec. 5.1: B_crit(L) ≈ B* / L^(1/α_B), B* ≈ 2e8 tokens, α_B ≈ 0.21
 KAPLAN_B_STAR_TOKENS = 2e8
 KAPLAN_ALPHA_B = 0.21
-
-
-def _pos(name: str, value: object, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not (math.isfinite(value) and ok):
-        raise ValueError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def _world(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"world_size must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"world_size must be an int >= 1, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -67,18 +50,18 @@ class DPCluster:
     overlap: bool = True  # start each bucket's all-reduce during backward
 
     def __post_init__(self) -> None:
-        _pos("n_params", self.n_params)
+        positive("n_params", self.n_params)
         hardware.get(self.accelerator).peak_flops(self.dtype)  # raises on a bad name or dtype
         if not (isinstance(self.mfu, (int, float)) and 0 < self.mfu <= 1):
             raise ValueError(f"mfu must be in (0, 1], got {self.mfu!r}")
-        _pos("grad_bytes_per_param", self.grad_bytes_per_param)
+        positive("grad_bytes_per_param", self.grad_bytes_per_param)
         if isinstance(self.gpus_per_node, bool) or not isinstance(self.gpus_per_node, int) \
                 or self.gpus_per_node < 1:
             raise ValueError(f"gpus_per_node must be an int >= 1, got {self.gpus_per_node!r}")
         for name in ("intra_link", "inter_link"):
             if not isinstance(getattr(self, name), Link):
                 raise TypeError(f"{name} must be a Link, got {getattr(self, name)!r}")
-        _pos("bucket_bytes", self.bucket_bytes)
+        positive("bucket_bytes", self.bucket_bytes)
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
 
@@ -94,20 +77,20 @@ class DPCluster:
 
     def link_for(self, world_size: int) -> Link:
         """The slowest link a ring of ``world_size`` GPUs crosses."""
-        return self.intra_link if _world(world_size) <= self.gpus_per_node else self.inter_link
+        return self.intra_link if positive_int("world_size", world_size) <= self.gpus_per_node else self.inter_link
 
 
 def compute_time_s(cluster: DPCluster, tokens_per_gpu: float) -> tuple[float, float]:
     """(forward_s, backward_s) for ``tokens_per_gpu`` tokens: 6·N·tokens FLOPs at peak × mfu."""
-    tokens = _pos("tokens_per_gpu", tokens_per_gpu)
+    tokens = positive("tokens_per_gpu", tokens_per_gpu)
     total_s = training_flops(cluster.n_params, tokens) / cluster.achieved_flops  # C ≈ 6·N·D
     return FORWARD_FRACTION * total_s, (1 - FORWARD_FRACTION) * total_s
 
 
 def bucket_sizes_bytes(total_bytes: float, bucket_bytes: float) -> list[float]:
     """Split ``total_bytes`` of gradients into full buckets of ``bucket_bytes`` and a remainder."""
-    total = _pos("total_bytes", total_bytes, allow_zero=True)
-    size = _pos("bucket_bytes", bucket_bytes)
+    total = non_negative("total_bytes", total_bytes)
+    size = positive("bucket_bytes", bucket_bytes)
     full = int(total // size)
     rest = total - full * size
     return [size] * full + ([rest] if rest > 0 else [])
@@ -122,7 +105,7 @@ def simulate_overlap(forward_s: float, backward_s: float, bucket_bytes: Sequence
     each starting when its bucket is ready and the previous one has finished.
     Returns ``(step_s, exposed_comm_s)`` with ``step_s = forward + backward + exposed``.
     """
-    fwd, bwd = _pos("forward_s", forward_s, True), _pos("backward_s", backward_s, True)
+    fwd, bwd = non_negative("forward_s", forward_s), non_negative("backward_s", backward_s)
     if len(bucket_bytes) != len(bucket_comm_s):
         raise ValueError("bucket_bytes and bucket_comm_s must have the same length")
     total = float(sum(bucket_bytes))
@@ -156,7 +139,7 @@ def dp_step(cluster: DPCluster, world_size: int, tokens_per_gpu: float) -> DPSte
     """Model one step: compute from the hardware peak, all-reduce bucket by bucket (α–β)."""
     if not isinstance(cluster, DPCluster):
         raise TypeError(f"cluster must be a DPCluster, got {type(cluster).__name__}")
-    p = _world(world_size)
+    p = positive_int("world_size", world_size)
     fwd, bwd = compute_time_s(cluster, tokens_per_gpu)
     link = cluster.link_for(p)
     sizes = bucket_sizes_bytes(cluster.grad_bytes, cluster.bucket_bytes)
@@ -175,10 +158,10 @@ def dp_step(cluster: DPCluster, world_size: int, tokens_per_gpu: float) -> DPSte
 def gradient_all_reduce_time_s(n_params: float, world_size: int, link: Link,
                                bytes_per_param: float = 2.0, algorithm: str = "ring") -> float:
     """Seconds to all-reduce ``n_params`` gradients of ``bytes_per_param`` bytes in one message."""
-    n_bytes = _pos("n_params", n_params) * _pos("bytes_per_param", bytes_per_param)
+    n_bytes = positive("n_params", n_params) * positive("bytes_per_param", bytes_per_param)
     if not isinstance(link, Link):
         raise TypeError(f"link must be a Link, got {link!r}")
-    return alpha_beta_time(n_bytes, _world(world_size), link.latency_s, link.beta_s_per_byte,
+    return alpha_beta_time(n_bytes, positive_int("world_size", world_size), link.latency_s, link.beta_s_per_byte,
                            algorithm)
 
 
@@ -200,7 +183,7 @@ def kaplan_critical_batch_tokens(loss_nats: float) -> float:
 
     Kaplan's fit was made on WebText2 losses (nats/token); use it for orders of magnitude.
     """
-    loss = _pos("loss_nats", loss_nats)
+    loss = positive("loss_nats", loss_nats)
     return KAPLAN_B_STAR_TOKENS / loss ** (1.0 / KAPLAN_ALPHA_B)
 
 
@@ -210,8 +193,8 @@ def steps_factor(global_batch_tokens: float, critical_batch_tokens: float) -> fl
     McCandlish et al. 2018 find ``(S/S_min − 1)(E/E_min − 1) = 1`` with ``E = B·S`` examples,
     which gives this with ``B_crit = E_min/S_min``: about ``B_crit/B`` well below the critical
     batch (twice the batch, half the steps), about 1 well above it (more batch buys nothing)."""
-    b = _pos("global_batch_tokens", global_batch_tokens)
-    return 1.0 + _pos("critical_batch_tokens", critical_batch_tokens) / b
+    b = positive("global_batch_tokens", global_batch_tokens)
+    return 1.0 + positive("critical_batch_tokens", critical_batch_tokens) / b
 
 
 def strong_scaling(cluster: DPCluster, world_sizes: Sequence[int], global_batch_seqs: int,
@@ -221,11 +204,11 @@ def strong_scaling(cluster: DPCluster, world_sizes: Sequence[int], global_batch_
     DP cannot split a sequence: with more GPUs than sequences the row is marked infeasible
     (it is priced with one sequence per GPU, i.e. idle GPUs are not modelled).
     """
-    gb, T = int(_pos("global_batch_seqs", global_batch_seqs)), int(_pos("seq_len", seq_len))
+    gb, T = int(positive("global_batch_seqs", global_batch_seqs)), int(positive("seq_len", seq_len))
     t1 = dp_step(cluster, 1, gb * T).step_s
     rows = []
     for p in world_sizes:
-        p = _world(p)
+        p = positive_int("world_size", p)
         per_gpu_seqs = gb / p
         feasible = per_gpu_seqs >= 1
         step = dp_step(cluster, p, max(per_gpu_seqs, 1.0) * T)
@@ -243,11 +226,11 @@ def weak_scaling(cluster: DPCluster, world_sizes: Sequence[int], per_gpu_batch_s
     past the critical batch more GPUs buy throughput but not a shorter run. Without
     ``critical_batch_tokens`` (B_crit = ∞: every token is as useful) it equals ``speedup``.
     """
-    b, T = _pos("per_gpu_batch_seqs", per_gpu_batch_seqs), int(_pos("seq_len", seq_len))
+    b, T = positive("per_gpu_batch_seqs", per_gpu_batch_seqs), int(positive("seq_len", seq_len))
     s1 = dp_step(cluster, 1, b * T)
     rows = []
     for p in world_sizes:
-        p = _world(p)
+        p = positive_int("world_size", p)
         step = dp_step(cluster, p, b * T)
         speedup = p * s1.step_s / step.step_s  # tokens/s relative to one GPU
         global_tokens = p * b * T
