@@ -500,3 +500,15 @@ def test_a_loop_that_swallows_the_interrupt_is_capped(tmp_path):
     graded = nbformat.read(str(tmp_path / "autograded" / "swallow" / a / f"{a}.ipynb"), as_version=4)
     enames = {o.get("ename") for c in graded.cells for o in c.get("outputs", [])}
     assert {"CellTimeoutError", "NotebookTimeout"} <= enames
+
+
+def test_the_leak_check_catches_markers_and_secret_lines():
+    sys.path.insert(0, str(TOOLS))
+    try:
+        from _common import HIDDEN_MARKERS, leaks
+    finally:
+        sys.path.remove(str(TOOLS))
+    secret = "assert abs(answer - 6 * N * D) < 1e-9"
+    assert leaks("f.ipynb", "x = 1\nprint(x)", HIDDEN_MARKERS, {secret}) == []
+    found = leaks("f.ipynb", f"{HIDDEN_MARKERS[0]}\n{secret}\n", HIDDEN_MARKERS, {secret}, "hidden line")
+    assert found == [f"f.ipynb: contains {HIDDEN_MARKERS[0]!r}", f"f.ipynb: contains hidden line {secret!r}"]

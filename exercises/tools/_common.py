@@ -92,3 +92,12 @@ def report(step: str, result: dict, *, verbose: bool = False) -> bool:
 def root_arg(value: str | None) -> Path:
     """The course folder: ``--root`` or exercises/ of this repository."""
     return Path(value).resolve() if value else EXERCISES
+
+
+def leaks(where: object, text: str, markers: tuple[str, ...], secrets: set[str],
+          what: str = "source line") -> list[str]:
+    """Problems if ``text`` (a released file or a feedback page) shows an nbgrader marker or
+    any of the ``secrets`` (solution or hidden-test lines); ``where`` names the file."""
+    problems = [f"{where}: contains {m!r}" for m in markers if m in text]
+    return problems + [f"{where}: contains {what} {s!r}" for s in sorted(secrets) if s in text]
+

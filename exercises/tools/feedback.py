@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from _common import HIDDEN_MARKERS, assignments, nbgrader_api, report, root_arg
+from _common import HIDDEN_MARKERS, assignments, leaks, nbgrader_api, report, root_arg
 
 _REMOTE = r"""(?:https?:)?//"""
 SCRIPT_RE = re.compile(r"<script\b[^>]*\bsrc\s*=\s*['\"]?" + _REMOTE + r"[^>]*>.*?</script\s*>",
@@ -59,11 +59,7 @@ def check_feedback(path: Path, secrets: set[str]) -> list[str]:
     text = path.read_text(errors="replace")
     problems = [f"{path}: loads {m.group(0)!r}" for m in REMOTE_ATTR_RE.finditer(text)]
     plain = html.unescape(re.sub(r"<[^>]+>", "", text))  # highlighted code is split by <span>s
-    for marker in HIDDEN_MARKERS:
-        if marker in plain:
-            problems.append(f"{path}: contains {marker!r}")
-    problems += [f"{path}: shows hidden line {s!r}" for s in sorted(secrets) if s in plain]
-    return problems
+    return problems + leaks(path, plain, HIDDEN_MARKERS, secrets, what="hidden line")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from _common import HIDDEN_MARKERS, SOLUTION_MARKERS, assignments, nbgrader_api, report, root_arg
+from _common import HIDDEN_MARKERS, SOLUTION_MARKERS, assignments, leaks, nbgrader_api, report, root_arg
 
 
 def secret_lines(source_nb: Path) -> set[str]:
@@ -47,15 +47,10 @@ def check_release(root: Path, assignment: str) -> list[str]:
         problems.append(f"{rel}: no notebook released")
     for path in files:
         text = path.read_text(errors="replace")
-        for marker in (*SOLUTION_MARKERS, *HIDDEN_MARKERS):
-            if marker in text:
-                problems.append(f"{path}: contains {marker!r}")
-        if path.suffix == ".ipynb":
-            nb = nbformat.read(str(path), as_version=4)
-            text = "\n".join(c.source for c in nb.cells)
-        for line in secrets:
-            if line in text:
-                problems.append(f"{path}: contains source line {line!r}")
+        problems += leaks(path, text, (*SOLUTION_MARKERS, *HIDDEN_MARKERS), set())
+        if path.suffix == ".ipynb":  # compare secrets with the cells' text, not JSON-escaped
+            text = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells)
+        problems += leaks(path, text, (), secrets)
     return problems
 
 
