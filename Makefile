@@ -10,12 +10,13 @@ JB     := $(VENV)/bin/jupyter-book
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install book test test-unit lab exercises grade feedback clean help
+.PHONY: install book test test-unit gpu lab exercises grade feedback clean help
 
 help:
 	@echo "make book       install everything, then build the executed static book into book/_build/html/"
 	@echo "make test       install everything, build the book, run every test (unit, notebooks, book, exercises)"
 	@echo "make lab        open the course in JupyterLab"
+	@echo "make gpu        on a CUDA machine: run the GPU tests and record GPU benchmarks into labutils/data/gpu/"
 	@echo "make exercises  release the student versions of the graded assignments into exercises/release/"
 	@echo "make grade      autograde exercises/submitted/<student>/<assignment>/ into exercises/grades.csv"
 	@echo "make feedback   write per-student HTML feedback into exercises/feedback/"
@@ -59,6 +60,12 @@ test: book chromium
 
 test-unit: install
 	$(PY) -m pytest tests -m "not book" -p no:cacheprovider
+
+# On a machine with a CUDA GPU: run the GPU tests, then record the benchmarks the book shows to
+# readers without a GPU (commit the JSON files this writes).
+gpu: install
+	$(PY) -m pytest tests -m gpu -p no:cacheprovider
+	$(PY) -m labutils.gpu.bench --all --out labutils/data/gpu/
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

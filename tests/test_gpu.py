@@ -56,3 +56,13 @@ def test_matmul_bench_on_gpu(tmp_path) -> None:
     path = bench.record("matmul", tmp_path)
     rows = json.loads(path.read_text())["results"]["rows"]
     assert all(0 < r["fraction_of_peak"] < 1.05 for r in rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_mfu_bench_on_gpu(tmp_path) -> None:
+    path = bench.record("training_mfu", tmp_path)
+    data = json.loads(path.read_text())["results"]
+    assert data["autocast"] == "bf16"
+    assert all(0 < r["mfu"] < 1 for r in data["rows"])
+

@@ -61,7 +61,38 @@ def bench_matmul() -> dict[str, Any]:
     return {"spec": spec.name, "rows": rows}
 
 
-BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {"matmul": bench_matmul}
+#: Models of :func:`bench_training_mfu`: GPT-2 small's shape at widths 256 to 2048 (12 layers,
+#: 1024-token context, GPT-2's vocabulary), so MFU can be read against model width on a real GPU.
+TRAINING_MFU_WIDTHS = (256, 512, 768, 1024, 1536, 2048)
+TRAINING_MFU_BATCH = 8  # sequences per step
+
+
+def bench_training_mfu() -> dict[str, Any]:
+    """Chapter 3's live measurement on the GPU: bf16-autocast training steps (forward, backward,
+    AdamW) of the reference GPT at several widths; MFU against the dense bf16 datasheet peak."""
+    from labutils.measure import datasheet_peak, measure_training_step
+    from labutils.model import TransformerConfig
+
+    spec = spec_for_device_name(torch.cuda.get_device_name())
+    peak = datasheet_peak(spec.name, "bf16")
+    rows = []
+    for d in TRAINING_MFU_WIDTHS:
+        cfg = TransformerConfig(vocab_size=50257, seq_len=1024, d_model=d, n_layers=12,
+                                n_heads=max(1, d // 64), name=f"d{d}")
+        m = measure_training_step(cfg, TRAINING_MFU_BATCH, peak=peak, warmup=3, repeats=10,
+                                  device="cuda", attn_impl="sdpa", autocast="bf16")
+        rows.append({"d_model": d, "n_layers": cfg.n_layers, "seq_len": cfg.seq_len,
+                     "batch": m.batch_size, "n_params": m.n_params, "step_s": m.step_time_s,
+                     "tokens_per_s": m.tokens_per_s, "flops_per_token": m.flops_per_token,
+                     "mfu": m.mfu, "final_loss": m.final_loss})
+    return {"spec": spec.name, "peak_flops_per_s": peak.flops_per_s, "peak": peak.description,
+            "autocast": "bf16", "attn_impl": "sdpa", "rows": rows}
+
+
+BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "matmul": bench_matmul,
+    "training_mfu": bench_training_mfu,
+}
 
 
 def _driver_version() -> str:
