@@ -38,7 +38,7 @@ _GRADER_STUDENT_ID: str | None = os.environ.get(ENV_STUDENT_ID) or None
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
-ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel")
+ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "07_pipeline")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -176,12 +176,29 @@ def _params_05_data_parallel(rng: random.Random) -> dict:
     }
 
 
+def _params_07_pipeline(rng: random.Random) -> dict:
+    p = rng.choice([4, 8, 16])
+    d_model = rng.choice([4096, 5120, 8192, 12288])
+    return {
+        "d_model": d_model,
+        "n_heads": d_model // 128,
+        "n_layers": p * rng.choice([2, 3, 4, 6]),
+        "seq_len": rng.choice([2048, 4096]),
+        "micro_batch": rng.choice([1, 2]),
+        "p": p,
+        "m": p * rng.choice([1, 2, 4, 8]),  # a multiple of p, as interleaving needs
+        "v": rng.choice([2, 3, 4]),
+        "t_f_s": rng.choice([0.02, 0.05, 0.1, 0.2, 0.4]),  # forward of one micro-batch, one stage
+    }
+
+
 _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "01_flops": _params_01_flops,
     "02_scaling_laws": _params_02_scaling_laws,
     "03_throughput": _params_03_throughput,
     "04_memory": _params_04_memory,
     "05_data_parallel": _params_05_data_parallel,
+    "07_pipeline": _params_07_pipeline,
 }
 
 
@@ -271,12 +288,29 @@ def _answers_05_data_parallel(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_07_pipeline(p: dict) -> dict[str, float]:
+    from labutils.parallel.pipeline_schedule import (bubble_fraction, make_schedule,
+                                                     peak_in_flight, pipeline_step_time_s,
+                                                     stage_activation_bytes)
+
+    stages, m = p["p"], p["m"]
+    peak = peak_in_flight(make_schedule("1f1b", stages, m))[0]
+    return {
+        "bubble_interleaved": bubble_fraction(stages, m, p["v"]),
+        "step_time_s": pipeline_step_time_s(stages, m, p["t_f_s"], 2 * p["t_f_s"]),
+        "stage0_activations_gb": stage_activation_bytes(
+            peak, p["n_layers"] // stages, p["seq_len"], p["micro_batch"], p["d_model"],
+            p["n_heads"]) / GB,
+    }
+
+
 _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "01_flops": _answers_01_flops,
     "02_scaling_laws": _answers_02_scaling_laws,
     "03_throughput": _answers_03_throughput,
     "04_memory": _answers_04_memory,
     "05_data_parallel": _answers_05_data_parallel,
+    "07_pipeline": _answers_07_pipeline,
 }
 
 # Relative tolerance per answer: 2 % unless stated (napkin math with 2-3 significant digits).

@@ -1,0 +1,223 @@
+"""Pipeline parallelism on real torch.distributed ranks: the shared GPT cut into stages.
+
+Chapter 7. Rank s holds stage s of :class:`labutils.nn.GPT`: the embeddings on stage 0, a
+contiguous slice of blocks on every stage, the final norm, the head and the loss on the last
+stage. Activations travel forward and their gradients backward with point-to-point ``isend`` /
+``recv`` between neighbouring ranks, in the order a schedule from
+:mod:`labutils.parallel.pipeline_schedule` says (``afab`` or ``1f1b``).
+
+The tiny GPT ties its head to the token embedding (GPT-2). The weight then lives on the first
+and on the last stage; each gets part of its gradient, and the two parts are summed with one
+exchange after the step, as Megatron-LM does in its "embedding group".
+
+:func:`pipeline_worker` runs one step and reports the gradients, the loss, the order in which
+it ran its ops, the peak number of micro-batches whose activations it held, and timed events;
+:func:`reference_step` is the single-process reference (gradient accumulation over the same
+micro-batches) it must match within 1e-5 in fp32.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+from labutils.model import TransformerConfig
+from labutils.nn import GPT
+from labutils.parallel.ddp import Event, build_model, make_batch
+from labutils.parallel.pipeline_schedule import KIND, make_schedule
+from labutils.validate import positive_int
+
+REAL_SCHEDULES = ("afab", "1f1b")
+TIED_TAG = 1 << 20  # message tag of the tied-embedding gradient exchange
+
+
+def stage_layers(n_layers: int, p: int) -> list[range]:
+    """Blocks of each of p stages: contiguous, as even as possible (earlier stages get the extra
+    block). Every stage needs at least one block, so n_layers >= p."""
+    n_layers, p = positive_int("n_layers", n_layers), positive_int("p", p)
+    if n_layers < p:
+        raise ValueError(f"p must be <= n_layers={n_layers} (one block per stage at least), got {p}")
+    sizes = [n_layers // p + (1 if s < n_layers % p else 0) for s in range(p)]
+    starts = [sum(sizes[:s]) for s in range(p)]
+    return [range(a, a + n) for a, n in zip(starts, sizes)]
+
+
+class PipelineStage(nn.Module):
+    """Stage ``stage`` of ``p`` of a GPT; it shares (not copies) the GPT's modules.
+
+    ``forward(x, targets)``: on stage 0, ``x`` is token ids (B, T), else activations (B, T, C).
+    Returns activations (B, T, C), or on the last stage the mean cross-entropy (nats).
+    """
+
+    def __init__(self, model: GPT, stage: int, p: int) -> None:
+        super().__init__()
+        self.first, self.last = stage == 0, stage == p - 1
+        self.tok_emb = model.tok_emb if self.first else None
+        self.pos_emb = model.pos_emb if self.first else None
+        self.blocks = nn.ModuleList(model.blocks[i] for i in stage_layers(len(model.blocks), p)[stage])
+        self.norm_f = model.norm_f if self.last else None
+        self.head = model.head if self.last else None
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        if self.first:
+            T = x.shape[1]
+            x = self.tok_emb(x)  # (B, T, C)
+            if self.pos_emb is not None:
+                x = x + self.pos_emb(torch.arange(T, device=x.device))
+        for block in self.blocks:
+            x = block(x)
+        if not self.last:
+            return x  # (B, T, C)
+        logits = self.head(self.norm_f(x))  # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), targets.reshape(-1))
+
+
+def reference_step(cfg: TransformerConfig, m: int, micro_batch: int,
+                   seed: int = 0) -> tuple[float, dict[str, torch.Tensor]]:
+    """One process, gradient accumulation over the m micro-batches: (mean loss in nats,
+    name → gradient of the mean loss)."""
+    m, micro_batch = positive_int("m", m), positive_int("micro_batch", micro_batch)
+    model = build_model(cfg, seed)
+    idx, tgt = make_batch(cfg, m * micro_batch, seed)
+    total = 0.0
+    for x, y in zip(idx.chunk(m), tgt.chunk(m)):
+        _, loss = model(x, y)
+        (loss / m).backward()
+        total += loss.item() / m
+    return total, {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+
+
+def _sync_tied_embedding(model: GPT, stage: PipelineStage, p: int) -> None:
+    """Sum the tied embedding's two gradient parts (first and last stage) on both of them."""
+    if p == 1 or not model.cfg.tied_embeddings or not (stage.first or stage.last):
+        return
+    w = model.tok_emb.weight
+    if w.grad is None:
+        w.grad = torch.zeros_like(w)
+    peer = p - 1 if stage.first else 0
+    theirs = torch.empty_like(w.grad)
+    send = dist.isend(w.grad.clone(), peer, tag=TIED_TAG)
+    dist.recv(theirs, peer, tag=TIED_TAG)
+    send.wait()
+    # Add in the same order on both ranks (embedding part + head part): bitwise-equal results.
+    w.grad = theirs + w.grad if stage.last else w.grad + theirs
+
+
+def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: int,
+                    seed: int = 0) -> dict:
+    """One training step of ``schedule`` ("afab" or "1f1b") on this rank's stage.
+
+    Returns ``{"stage", "grads": name → gradient for this stage's parameters, "loss": mean loss
+    over micro-batches (last stage, else None), "order": [str(op)] as executed, "peak_in_flight":
+    most micro-batches whose activations were held at once, "saved_bytes": bytes autograd saved
+    per micro-batch (first one), "events": [Event] with perf_counter seconds (forward, backward,
+    and "wait" for blocking receives), "sends": point-to-point messages sent}``.
+    """
+    if schedule not in REAL_SCHEDULES:
+        raise ValueError(f"schedule must be one of {REAL_SCHEDULES}, got {schedule!r}")
+    s, p = dist.get_rank(), dist.get_world_size()
+    model = build_model(cfg, seed)
+    stage = PipelineStage(model, s, p)
+    ops = make_schedule(schedule, p, m).ops[s]
+    idx, tgt = make_batch(cfg, m * micro_batch, seed)
+    idx, tgt = idx.chunk(m), tgt.chunk(m)
+    shape = (micro_batch, cfg.seq_len, cfg.d_model)
+
+    held: dict[int, tuple[torch.Tensor | None, torch.Tensor]] = {}  # k -> (input, output/loss)
+    pending: list[tuple[dist.Work, torch.Tensor]] = []  # isends in flight, and their buffers
+    events: list[Event] = []
+    order: list[str] = []
+    peak, loss_sum, saved_bytes, sends = 0, 0.0, [], 0
+
+    def receive(src: int, tag: int, name: str) -> torch.Tensor:
+        buf = torch.empty(shape)
+        t0 = time.perf_counter()
+        dist.recv(buf, src, tag=tag)
+        events.append(Event(s, "wait", name, t0, time.perf_counter()))
+        return buf
+
+    def send(t: torch.Tensor, dst: int, tag: int) -> None:
+        nonlocal sends
+        t = t.detach().contiguous()
+        pending.append((dist.isend(t, dst, tag=tag), t))
+        sends += 1
+
+    param_storages = {q.untyped_storage().data_ptr() for q in model.parameters()}
+    seen_storages: set[int] = set()
+
+    def count_saved(t: torch.Tensor) -> torch.Tensor:
+        """Saved-tensor hook: add the bytes of each new activation storage autograd keeps
+        (weights, and storages already counted, add nothing)."""
+        key = t.untyped_storage().data_ptr()
+        if key not in param_storages and key not in seen_storages:
+            seen_storages.add(key)
+            saved_bytes[-1] += t.untyped_storage().nbytes()
+        return t
+
+    dist.barrier()
+    for op in ops:
+        k = op.microbatch
+        if op.kind == "F":
+            x = idx[k] if stage.first else receive(s - 1, 2 * k, f"recv act {k}").requires_grad_()
+            t0 = time.perf_counter()
+            saved_bytes.append(0)
+            seen_storages.clear()
+            with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda t: t):
+                out = stage(x, tgt[k] if stage.last else None)
+            events.append(Event(s, "forward", str(op), t0, time.perf_counter()))
+            if stage.last:
+                loss_sum += out.item() / m
+            else:
+                send(out, s + 1, 2 * k)
+            held[k] = (None if stage.first else x, out)
+        else:
+            x, out = held.pop(k)
+            grad = None if stage.last else receive(s + 1, 2 * k + 1, f"recv grad {k}")
+            t0 = time.perf_counter()
+            if stage.last:
+                (out / m).backward()  # the mean over micro-batches
+            else:
+                out.backward(grad)
+            events.append(Event(s, "backward", str(op), t0, time.perf_counter()))
+            if not stage.first:
+                send(x.grad, s - 1, 2 * k + 1)
+        order.append(str(op))
+        peak = max(peak, len(held))
+    for work, _ in pending:
+        work.wait()
+    _sync_tied_embedding(model, stage, p)
+    grads = {n: q.grad.detach().clone() for n, q in model.named_parameters() if q.grad is not None}
+    return {"stage": s, "grads": grads, "loss": loss_sum if stage.last else None, "order": order,
+            "peak_in_flight": peak, "saved_bytes": saved_bytes[0], "events": events, "sends": sends}
+
+
+def max_grad_error(results: list[dict], reference: dict[str, torch.Tensor]) -> float:
+    """Largest |pipeline − reference| over every parameter gradient; raises ValueError if the
+    ranks together do not cover every parameter."""
+    covered = {n for r in results for n in r["grads"]}
+    if covered != set(reference):
+        raise ValueError(f"stages cover different parameters: {sorted(covered ^ set(reference))}")
+    return max((r["grads"][n] - reference[n]).abs().max().item() for r in results for n in r["grads"])
+
+
+def measured_op_times_s(results: list[dict]) -> tuple[float, float]:
+    """Median forward and backward time of one micro-batch through one stage (seconds), from
+    the events of a :func:`pipeline_worker` run: what :func:`simulate` needs as t_f, t_b."""
+    import statistics
+
+    evs = [e for r in results for e in r["events"]]
+    f = [e.duration_s for e in evs if e.kind == KIND["F"]]
+    b = [e.duration_s for e in evs if e.kind == KIND["B"]]
+    if not f or not b:
+        raise ValueError("results hold no forward/backward events")
+    return statistics.median(f), statistics.median(b)
+
+
+def measured_step_s(results: list[dict]) -> float:
+    """Wall time of the step: first compute start to last compute end over all ranks (seconds)."""
+    evs = [e for r in results for e in r["events"] if e.kind in (KIND["F"], KIND["B"])]
+    return max(e.end_s for e in evs) - min(e.start_s for e in evs)

@@ -1,0 +1,76 @@
+"""Pipeline schedule explorer: stages p, micro-batches m, chunks v, schedule → timeline, bubble,
+activation memory.
+
+Every number comes from :mod:`labutils.parallel.pipeline_schedule` (``make_schedule``,
+``simulate``, ``bubble_fraction``, ``peak_in_flight``); the callback only draws and formats.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import matplotlib.pyplot as plt
+
+from labutils.parallel import pipeline_schedule as S
+
+
+def explain(name: str, p: int, m: int, v: int, t_b_over_t_f: float = 2.0,
+            t_p2p: float = 0.0) -> tuple[S.SimResult, str]:
+    """Simulate one setting (times in units of t_f) and describe it in HTML.
+
+    ``naive`` runs the whole batch as one micro-batch (m micro-batches' work, m = 1 schedule);
+    ``interleaved`` with m not a multiple of p, or v = 1, is reported instead of simulated.
+    """
+    if name == "naive":
+        sched = S.make_schedule("naive", p)
+        r = S.simulate(sched, m * 1.0, m * t_b_over_t_f, t_p2p)
+    else:
+        v = v if name == "interleaved" else 1
+        sched = S.make_schedule(name, p, m, v)
+        r = S.simulate(sched, 1.0, t_b_over_t_f, t_p2p)
+    peaks = r.peak_in_flight
+    unit = sched.v
+    held = ", ".join(f"{k / unit:g}" for k in peaks)
+    html = (
+        f"<b>{name}</b>: p = {p} stages, "
+        + (f"one batch of {m} micro-batches' work" if name == "naive" else f"m = {m} micro-batches")
+        + (f", v = {sched.v} chunks per rank" if sched.v > 1 else "") + "<br>"
+        f"step time: {r.makespan:.3g} t_f (ideal {r.compute_per_stage:.3g} t_f)<br>"
+        f"bubble / compute (Narayanan et al.): {r.bubble_ratio:.1%}; "
+        f"idle share of the step: {r.idle_fraction:.1%}<br>"
+        f"peak micro-batches of activations held, per stage: [{held}]<br>"
+        f"point-to-point messages per step: {r.p2p_messages}"
+    )
+    return r, html
+
+
+def pipeline_explorer() -> w.Widget:
+    """An ipywidgets panel; display it as the last expression of a notebook cell."""
+    d = dict(style={"description_width": "130px"}, layout=w.Layout(width="420px"))
+    s = dict(d, continuous_update=False)
+    name = w.Dropdown(options=S.SCHEDULES, value="1f1b", description="schedule", **d)
+    p = w.IntSlider(value=4, min=1, max=8, description="stages p", **s)
+    m = w.IntSlider(value=8, min=1, max=32, description="micro-batches m", **s)
+    v = w.IntSlider(value=2, min=2, max=4, description="chunks v (interleaved)", **s)
+    ratio = w.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.5, description="t_b / t_f", **s)
+    p2p = w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t_p2p / t_f", **s)
+    text = w.HTML()
+    plot = w.Output()
+
+    def update(_=None) -> None:
+        try:
+            r, html = explain(name.value, p.value, m.value, v.value, ratio.value, p2p.value)
+        except ValueError as err:  # e.g. interleaved with m not a multiple of p
+            text.value = f"<span style='color:#b00'>{err}</span>"
+            return
+        text.value = html
+        plot.clear_output(wait=True)
+        with plot:
+            fig, ax = plt.subplots(figsize=(8, 0.45 * p.value + 1.2))
+            S.plot_schedule(r.events, ax, labels=len(r.events) <= 400)
+            plt.show()
+
+    for c in (name, p, m, v, ratio, p2p):
+        c.observe(update, names="value")
+    update()
+    return w.VBox([w.HTML("<b>Pipeline schedule explorer</b> (simulated, times in t_f)"),
+                   name, p, m, v, ratio, p2p, text, plot])
