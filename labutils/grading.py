@@ -38,7 +38,8 @@ _GRADER_STUDENT_ID: str | None = os.environ.get(ENV_STUDENT_ID) or None
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
-ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "07_pipeline")
+ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "07_pipeline",
+               "08_context_parallel")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -192,6 +193,29 @@ def _params_07_pipeline(rng: random.Random) -> dict:
     }
 
 
+def _params_08_context_parallel(rng: random.Random) -> dict:
+    from labutils.hardware import get
+    from labutils.parallel.collectives import LINKS
+
+    link = LINKS[rng.choice(sorted(LINKS))]  # the lecture's NVSwitch or InfiniBand bandwidth
+    gpu = rng.choice(["A100-80GB", "H100-SXM"])
+    d_model = rng.choice([4096, 5120, 8192])
+    n_heads = d_model // 128
+    return {
+        "seq_len": rng.choice([2**15, 2**16, 2**17, 2**18, 2**19, 2**20]),  # tokens
+        "cp": rng.choice([4, 8, 16, 32]),
+        "d_model": d_model,
+        "n_heads": n_heads,
+        "n_kv_heads": rng.choice([8, n_heads]),  # 8: grouped-query attention
+        "micro_batch": 1,
+        "bytes_per_element": 2,  # bf16
+        "gpu": gpu,
+        "peak_flops": get(gpu).peak_flops("bf16"),
+        "link": link.name,
+        "bandwidth_bytes_per_s": link.bandwidth_bytes_per_s,
+    }
+
+
 _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "01_flops": _params_01_flops,
     "02_scaling_laws": _params_02_scaling_laws,
@@ -199,6 +223,7 @@ _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "04_memory": _params_04_memory,
     "05_data_parallel": _params_05_data_parallel,
     "07_pipeline": _params_07_pipeline,
+    "08_context_parallel": _params_08_context_parallel,
 }
 
 
@@ -304,6 +329,23 @@ def _answers_07_pipeline(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_08_context_parallel(p: dict) -> dict[str, float]:
+    from labutils.attention import score_matrix_bytes
+    from labutils.parallel.context_parallel import (compute_bound_tokens_per_rank,
+                                                    ring_kv_bytes_per_rank)
+
+    e, b = p["bytes_per_element"], p["micro_batch"]
+    return {
+        "score_bytes_gb": score_matrix_bytes(p["seq_len"], p["n_heads"], b, e) / GB,
+        "kv_sent_per_rank_gb": ring_kv_bytes_per_rank(
+            p["seq_len"], p["cp"], p["d_model"], p["n_heads"], p["n_kv_heads"], b, e) / GB,
+        "compute_bound_tokens": compute_bound_tokens_per_rank(
+            p["peak_flops"], p["bandwidth_bytes_per_s"], d_model=p["d_model"],
+            n_heads=p["n_heads"], n_kv_heads=p["n_kv_heads"], micro_batch=b,
+            bytes_per_element=e),
+    }
+
+
 _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "01_flops": _answers_01_flops,
     "02_scaling_laws": _answers_02_scaling_laws,
@@ -311,6 +353,7 @@ _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "04_memory": _answers_04_memory,
     "05_data_parallel": _answers_05_data_parallel,
     "07_pipeline": _answers_07_pipeline,
+    "08_context_parallel": _answers_08_context_parallel,
 }
 
 # Relative tolerance per answer: 2 % unless stated (napkin math with 2-3 significant digits).
