@@ -38,8 +38,8 @@ _GRADER_STUDENT_ID: str | None = os.environ.get(ENV_STUDENT_ID) or None
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
-ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "07_pipeline",
-               "08_context_parallel")
+ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "06_tensor_parallel", "07_pipeline",
+               "08_context_parallel", "11_recipe")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -177,6 +177,25 @@ def _params_05_data_parallel(rng: random.Random) -> dict:
     }
 
 
+def _params_06_tensor_parallel(rng: random.Random) -> dict:
+    from labutils.parallel.collectives import LINKS
+
+    link = LINKS[rng.choice(sorted(LINKS))]  # the lecture's NVSwitch or InfiniBand bandwidth
+    d_model = rng.choice([4096, 5120, 8192, 12288, 16384])
+    return {
+        "d_model": d_model,
+        "n_heads": d_model // 128,
+        "n_layers": rng.choice([32, 40, 48, 64, 80, 96]),
+        "seq_len": rng.choice([2048, 4096, 8192]),
+        "micro_batch": rng.choice([1, 2, 4]),
+        "tp": rng.choice([2, 4, 8]),
+        "bytes_per_element": 2,  # bf16 weights and activations
+        "link": link.name,
+        "bandwidth_bytes_per_s": link.bandwidth_bytes_per_s,
+        "alpha_s": rng.choice([2e-6, 5e-6, 10e-6]),
+    }
+
+
 def _params_07_pipeline(rng: random.Random) -> dict:
     p = rng.choice([4, 8, 16])
     d_model = rng.choice([4096, 5120, 8192, 12288])
@@ -216,14 +235,35 @@ def _params_08_context_parallel(rng: random.Random) -> dict:
     }
 
 
+def _params_11_recipe(rng: random.Random) -> dict:
+    total = rng.choice([10_000, 20_000, 50_000, 100_000])
+    decay = round(total * rng.choice([0.1, 0.2, 0.25]))
+    decay_start = total - decay
+    return {
+        "peak_lr": rng.choice([1e-3, 2e-3, 3e-3, 6e-4]),
+        "total_steps": total,
+        "warmup_steps": round(total * rng.choice([0.01, 0.02])),
+        "decay_steps": decay,
+        "cooldown": rng.choice(["linear", "1-sqrt"]),
+        "step": decay_start + round(decay * rng.uniform(0.2, 0.8)),  # a step in the cooldown
+        "bands": rng.choice([5, 9, 14, 20, 32]),
+        "rows": rng.choice([4, 5, 8, 10, 13]),
+        "seq_len": rng.choice([512, 568, 1024, 2048]),
+        "noise_density": rng.choice([0.15, 0.3, 0.5]),
+        "mean_span_length": rng.choice([3, 8]),
+    }
+
+
 _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "01_flops": _params_01_flops,
     "02_scaling_laws": _params_02_scaling_laws,
     "03_throughput": _params_03_throughput,
     "04_memory": _params_04_memory,
     "05_data_parallel": _params_05_data_parallel,
+    "06_tensor_parallel": _params_06_tensor_parallel,
     "07_pipeline": _params_07_pipeline,
     "08_context_parallel": _params_08_context_parallel,
+    "11_recipe": _params_11_recipe,
 }
 
 
@@ -313,6 +353,22 @@ def _answers_05_data_parallel(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_06_tensor_parallel(p: dict) -> dict[str, float]:
+    from labutils.activations import activation_bytes_per_layer
+    from labutils.parallel.collectives import Link
+    from labutils.parallel.tp_cost import tp_layer_comm_time_s, tp_weight_bytes_per_layer
+
+    s, b, h, a, t, e = (p["seq_len"], p["micro_batch"], p["d_model"], p["n_heads"], p["tp"],
+                        p["bytes_per_element"])
+    link = Link(p["link"], p["bandwidth_bytes_per_s"], p["alpha_s"], "student parameters")
+    return {
+        "weights_per_rank_gb": tp_weight_bytes_per_layer(h, t, bytes_per_element=e) * p["n_layers"] / GB,
+        "act_tp_gb": activation_bytes_per_layer(s, b, h, a, tp=t) / GB,
+        "act_sp_gb": activation_bytes_per_layer(s, b, h, a, tp=t, sequence_parallel=True) / GB,
+        "comm_s": tp_layer_comm_time_s(s, b, h, t, link, bytes_per_element=e),
+    }
+
+
 def _answers_07_pipeline(p: dict) -> dict[str, float]:
     from labutils.parallel.pipeline_schedule import (bubble_fraction, make_schedule,
                                                      peak_in_flight, pipeline_step_time_s,
@@ -346,14 +402,31 @@ def _answers_08_context_parallel(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_11_recipe(p: dict) -> dict[str, float]:
+    from labutils.data_quality import lsh_threshold
+    from labutils.objectives import loss_tokens
+    from labutils.schedules import wsd
+
+    return {
+        "lr": wsd(p["step"], p["total_steps"], peak_lr=p["peak_lr"],
+                  warmup_steps=p["warmup_steps"], decay_steps=p["decay_steps"],
+                  cooldown=p["cooldown"]),
+        "jaccard_threshold": lsh_threshold(p["bands"], p["rows"]),
+        "span_loss_tokens": loss_tokens("span", p["seq_len"], noise_density=p["noise_density"],
+                                        mean_span_length=p["mean_span_length"]),
+    }
+
+
 _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "01_flops": _answers_01_flops,
     "02_scaling_laws": _answers_02_scaling_laws,
     "03_throughput": _answers_03_throughput,
     "04_memory": _answers_04_memory,
     "05_data_parallel": _answers_05_data_parallel,
+    "06_tensor_parallel": _answers_06_tensor_parallel,
     "07_pipeline": _answers_07_pipeline,
     "08_context_parallel": _answers_08_context_parallel,
+    "11_recipe": _answers_11_recipe,
 }
 
 # Relative tolerance per answer: 2 % unless stated (napkin math with 2-3 significant digits).
