@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from labutils.flops import training_flops
 from labutils.model import TransformerConfig, count_params
+from labutils.schedules import cosine
 from labutils.validate import integer, number
 
 
@@ -84,11 +86,8 @@ class TrainResult:
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
     """Learning rate at ``step`` (0-based): linear warm-up, then cosine to lr·min_lr_ratio."""
     warmup = max(1, round(cfg.warmup_frac * total_steps)) if cfg.warmup_frac > 0 else 0
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total_steps - warmup)  # 0 → 1 over the decay
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine)
+    return cosine(step, total_steps, peak_lr=cfg.lr, warmup_steps=min(warmup, total_steps),
+                  min_lr_ratio=cfg.min_lr_ratio)  # the formula lives in labutils.schedules
 
 
 def _as_streams(tokens: torch.Tensor, name: str, seq_len: int, vocab_size: int) -> torch.Tensor:
@@ -146,13 +145,16 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Tensor,
-          eval_tokens: torch.Tensor | None = None) -> TrainResult:
+          eval_tokens: torch.Tensor | None = None, *,
+          lr_fn: Callable[[int, int], float] | None = None) -> TrainResult:
     """Train a fresh :class:`labutils.nn.GPT` on ``tokens`` and measure its held-out loss.
 
     ``tokens`` and ``eval_tokens`` are integer tensors, 1-D (one stream) or 2-D (independent
     streams; windows never cross a stream boundary). Batches are random windows of
     ``model_cfg.seq_len + 1`` tokens. Without ``eval_tokens`` the eval loss is measured on
     ``tokens`` (fine for a source you can sample without repetition, misleading otherwise).
+    ``lr_fn(step, total_steps)`` replaces the default schedule (:func:`lr_at`, a cosine) with any
+    of :mod:`labutils.schedules` (chapter 11 compares cosine and WSD with it).
     """
     from labutils.nn import GPT  # the nn package imports torch.nn; keep module import light
 
@@ -188,7 +190,7 @@ def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Te
         model.train()
         for step in bar:
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, steps, train_cfg)
+                group["lr"] = lr_at(step, steps, train_cfg) if lr_fn is None else lr_fn(step, steps)
             x, y = sample_batch(streams, train_cfg.batch_size, T, gen)  # (B, T) each
             _, loss = model(x, y)
             opt.zero_grad(set_to_none=True)
