@@ -39,7 +39,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
 ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "06_tensor_parallel", "07_pipeline",
-               "08_context_parallel", "11_recipe")
+               "08_context_parallel", "09_precision", "11_recipe")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -235,6 +235,15 @@ def _params_08_context_parallel(rng: random.Random) -> dict:
     }
 
 
+def _params_09_precision(rng: random.Random) -> dict:
+    return {
+        "n_params": rng.choice([1.3, 2.7, 6.7, 13.0, 30.0, 70.0]) * 1e9,
+        "recipe": rng.choice(["fp32_adam", "mixed_adam", "sgd_momentum"]),  # labutils.memory.RECIPES
+        "grad": _round_sig(10 ** rng.uniform(-10, -5.5)),  # a gradient magnitude to rescue in fp16
+        "absmax": rng.choice([0.25, 0.8, 1.7, 3.2, 6.0, 12.5, 60.0]),  # largest |w| of one row
+    }
+
+
 def _params_11_recipe(rng: random.Random) -> dict:
     total = rng.choice([10_000, 20_000, 50_000, 100_000])
     decay = round(total * rng.choice([0.1, 0.2, 0.25]))
@@ -263,6 +272,7 @@ _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "06_tensor_parallel": _params_06_tensor_parallel,
     "07_pipeline": _params_07_pipeline,
     "08_context_parallel": _params_08_context_parallel,
+    "09_precision": _params_09_precision,
     "11_recipe": _params_11_recipe,
 }
 
@@ -402,6 +412,19 @@ def _answers_08_context_parallel(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_09_precision(p: dict) -> dict[str, float]:
+    from labutils.memory import model_state_bytes
+    from labutils.mixed_precision import min_loss_scale
+    from labutils.precision import smallest_normal
+    from labutils.quantization import absmax_error_bound
+
+    return {
+        "train_state_gb": model_state_bytes(int(p["n_params"]), recipe=p["recipe"])["total"] / GB,
+        "loss_scale": min_loss_scale(p["grad"], smallest_normal("fp16")),
+        "int8_error": absmax_error_bound(p["absmax"]),
+    }
+
+
 def _answers_11_recipe(p: dict) -> dict[str, float]:
     from labutils.data_quality import lsh_threshold
     from labutils.objectives import loss_tokens
@@ -426,6 +449,7 @@ _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "06_tensor_parallel": _answers_06_tensor_parallel,
     "07_pipeline": _answers_07_pipeline,
     "08_context_parallel": _answers_08_context_parallel,
+    "09_precision": _answers_09_precision,
     "11_recipe": _answers_11_recipe,
 }
 
@@ -434,6 +458,7 @@ DEFAULT_RTOL = 0.02
 _RTOL: dict[tuple[str, str], float] = {
     ("01_flops", "n_params"): 0.001,  # an exact count
     ("04_memory", "min_dp_zero3"): 0.0,  # an integer
+    ("09_precision", "loss_scale"): 0.0,  # a power of two
     ("02_scaling_laws", "loss_opt"): 0.002,  # losses differ by hundredths of a nat
     ("02_scaling_laws", "loss_small"): 0.002,
 }

@@ -1,0 +1,159 @@
+"""INT8 quantization: absmax and zero-point, per tensor and per row, and LLM.int8()'s outliers
+(Chapter 9, mixed precision and quantization).
+
+A quantized tensor stores int8 codes ``q`` and a float scale ``c`` (and for asymmetric
+quantization a zero-point ``z``): x ≈ (q - z) · c. Rounding to the nearest code makes the error
+of every element inside the clipping range at most c/2.
+
+* **absmax** (symmetric): c = max|x| / 127, q = round(x / c), z = 0 (Dettmers et al. 2022,
+  "LLM.int8()", Sec. 2.1). One large value (an outlier) inflates c for everything that
+  shares it.
+* **zero-point** (asymmetric): c = (max x - min x) / 255 and z chosen so that min x maps to
+  -128, using all 256 codes for a skewed range (the idea of LLM.int8()'s zeropoint
+  quantization, Sec. 2.1; our codes span [-128, 127]).
+* **vector-wise**: one scale per row (per column for the right matrix of a matmul), so each
+  inner product gets its own pair of constants (Sec. 3.1).
+* **mixed-precision decomposition**: the feature dimensions (columns of the hidden states X)
+  holding any |x| >= α (α = 6.0 in the paper, Sec. 3.2) are multiplied in 16 bits; all other
+  dimensions in int8 (Sec. 3.2).
+
+Lecture ``003_f67430602ab4012b.txt`` ("Quantization: INT8"; "8-bit quantized model: 1GB @ 8-bit
+precision" for 1B parameters). Units: scales are floats per unit of the code; errors are in the
+units of x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from labutils.validate import integer, positive
+
+INT8_MAX = 127  # absmax maps max|x| to ±127 (the code -128 is left unused, as in the paper)
+LLM_INT8_THRESHOLD = 6.0  # α of Dettmers et al. 2022, Sec. 3.2
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """int8 codes with their scale and zero-point: x ≈ (q - zero_point) · scale.
+
+    ``scale`` and ``zero_point`` are 0-d (per tensor) or keep the reduced dimension with size 1
+    (per row: shape (rows, 1); per column: (1, cols)), so they broadcast against ``q``.
+    """
+
+    q: torch.Tensor  # int8 codes, shape of x
+    scale: torch.Tensor  # float32
+    zero_point: torch.Tensor  # int32 (zeros for absmax)
+
+    def dequantize(self) -> torch.Tensor:
+        """The float32 values the codes stand for."""
+        return (self.q.to(torch.float32) - self.zero_point.to(torch.float32)) * self.scale
+
+    def error_bound(self) -> torch.Tensor:
+        """Worst-case |x - dequantize()| for values inside the range: half a step, scale / 2."""
+        return self.scale / 2
+
+
+def _check(x: object) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    if x.numel() == 0 or not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be non-empty and finite")
+    return x.to(torch.float32)
+
+
+def _reduce(x: torch.Tensor, op: str, dim: int | None) -> torch.Tensor:
+    if dim is None:
+        return getattr(x, op)()
+    if not isinstance(dim, int) or isinstance(dim, bool) or not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"dim must be None or an int in [{-x.ndim}, {x.ndim - 1}], got {dim!r}")
+    return getattr(x, op)(dim=dim, keepdim=True).values
+
+
+def absmax_quantize(x: torch.Tensor, dim: int | None = None) -> Quantized:
+    """Symmetric int8 quantization: scale = max|x| / 127, q = round(x / scale).
+
+    ``dim=None``: one scale for the whole tensor; ``dim=1`` on a matrix: one scale per row
+    (the max is taken along ``dim``); ``dim=0``: one per column.
+    """
+    x = _check(x)
+    absmax = _reduce(x.abs(), "max", dim)
+    scale = torch.where(absmax > 0, absmax / INT8_MAX, torch.ones_like(absmax))  # all-zero: any
+    q = torch.round(x / scale).clamp(-INT8_MAX, INT8_MAX).to(torch.int8)
+    return Quantized(q, scale, torch.zeros_like(scale, dtype=torch.int32))
+
+
+def zeropoint_quantize(x: torch.Tensor, dim: int | None = None) -> Quantized:
+    """Asymmetric int8 quantization: 255 steps of ``scale`` = (max - min)/255 from min to max.
+
+    zero_point = round(-128 - min/scale), so min → -128 and max → 127 exactly (round-half-even
+    is symmetric, so the two roundings cancel and no code is ever clamped).
+    """
+    x = _check(x)
+    lo, hi = _reduce(x, "min", dim), _reduce(x, "max", dim)
+    scale = torch.where(hi > lo, (hi - lo) / 255, torch.ones_like(hi))
+    zero_point = torch.round(-128 - lo / scale)
+    q = (torch.round(x / scale) + zero_point).clamp(-128, 127).to(torch.int8)
+    return Quantized(q, scale, zero_point.to(torch.int32))
+
+
+def absmax_error_bound(absmax: float, bits: int = 8) -> float:
+    """Worst-case rounding error of absmax quantization of values up to ``absmax``: half a step,
+    absmax / (2 · (2^(bits-1) - 1)) (absmax/254 for int8)."""
+    a = positive("absmax", absmax)
+    b = integer("bits", bits, 2, 32)
+    return a / (2 * (2 ** (b - 1) - 1))
+
+
+def quantization_error(x: torch.Tensor, qt: Quantized) -> dict[str, float]:
+    """Measured errors of ``qt`` against the original ``x``: max and mean absolute error,
+    relative Frobenius error ||x - x̂|| / ||x||, and the largest error over its bound scale/2."""
+    x = _check(x)
+    err = (x - qt.dequantize()).abs()
+    return {"max_abs": float(err.max()), "mean_abs": float(err.mean()),
+            "relative": float(err.norm() / x.norm()),
+            "max_over_bound": float((err / qt.error_bound()).max())}
+
+
+def int8_matmul(a: torch.Tensor, b: torch.Tensor, *, vector_wise: bool = True) -> torch.Tensor:
+    """a @ b with both operands absmax-quantized to int8 and accumulated in int32.
+
+    ``a`` (n, k), ``b`` (k, m). Vector-wise (Dettmers et al. 2022, Sec. 3.1): one scale
+    per row of ``a`` and per column of ``b``, so C ≈ (q_a @ q_b) · c_a c_bᵀ (outer product of
+    the scales). ``vector_wise=False``: one scale per tensor. Returns float32 (n, m).
+    """
+    qa = absmax_quantize(a, dim=1 if vector_wise else None)  # scale (n, 1) or ()
+    qb = absmax_quantize(b, dim=0 if vector_wise else None)  # scale (1, m) or ()
+    acc = qa.q.to(torch.int32) @ qb.q.to(torch.int32)  # (n, m) exact int32 sums
+    return acc.to(torch.float32) * qa.scale * qb.scale
+
+
+def outlier_columns(x: torch.Tensor, threshold: float = LLM_INT8_THRESHOLD) -> torch.Tensor:
+    """Feature dimensions (columns of x, shape (n, k)) holding any |value| >= ``threshold``:
+    a bool tensor of shape (k,)."""
+    x = _check(x)
+    t = positive("threshold", threshold)
+    return (x.abs() >= t).any(dim=0)
+
+
+def llm_int8_matmul(x: torch.Tensor, w: torch.Tensor,
+                    threshold: float = LLM_INT8_THRESHOLD) -> torch.Tensor:
+    """LLM.int8(): x @ w with the outlier dimensions in fp16 and the rest vector-wise int8.
+
+    ``x`` (n, k) hidden states, ``w`` (k, m) weights. Columns of x with any |value| >=
+    ``threshold`` and the matching rows of w are multiplied in fp16 (Dettmers et al. 2022,
+    Sec. 3.2); the other k - |O| dimensions go through :func:`int8_matmul`.
+    """
+    outliers = outlier_columns(x, threshold)  # (k,)
+    out = torch.zeros(x.shape[0], w.shape[1], dtype=torch.float32)
+    if bool(outliers.any()):
+        out += (x[:, outliers].half() @ w[outliers, :].half()).float()  # 16-bit part
+    if bool((~outliers).any()):
+        out += int8_matmul(x[:, ~outliers], w[~outliers, :])  # 8-bit part
+    return out
+
+
+def relative_matmul_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
+    """||approx - exact||_F / ||exact||_F."""
+    return float((approx - exact).norm() / exact.norm())

@@ -1,0 +1,77 @@
+"""Number-format explorer: pick a format and a value → its bits, the rounded value, the error,
+the spacing of neighbouring numbers; and the same value through absmax INT8.
+
+Every number comes from :mod:`labutils.precision` (``round_to_format``, ``bit_string``,
+``spacing``, ``max_finite``...) and :mod:`labutils.quantization` (``absmax_quantize``); the
+callback only formats and draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets as w
+import matplotlib.pyplot as plt
+import torch
+
+from labutils import precision as P
+from labutils.quantization import absmax_quantize
+
+
+def describe_value(value: float, fmt: str) -> dict[str, object]:
+    """What happens to ``value`` in ``fmt``: bits, rounded value, absolute and relative error,
+    spacing there, and where it falls (normal, subnormal, flushed to zero, overflow)."""
+    f = P.get_float_format(fmt)
+    rounded = float(P.round_to_format(torch.tensor([float(value)], dtype=torch.float64), f)[0])
+    where = P.underflow_fractions(torch.tensor([float(value)]), f) if value != 0 else {"zero": 1.0}
+    region = max(where, key=where.get)
+    abs_err = abs(rounded - value) if math.isfinite(rounded) else math.inf
+    return {"bits": P.bit_string(value, f), "rounded": rounded, "abs_error": abs_err,
+            "rel_error": abs_err / abs(value) if value else 0.0, "spacing": P.spacing(value, f),
+            "region": region}
+
+
+def format_explorer() -> w.Widget:
+    """An ipywidgets panel; display it as the last expression of a notebook cell."""
+    d = dict(style={"description_width": "120px"}, layout=w.Layout(width="420px"))
+    fmt = w.Dropdown(options=P.FLOAT_FORMATS, value="bf16", description="format", **d)
+    value = w.FloatText(value=3.14159265, description="value", **d)
+    absmax = w.FloatLogSlider(value=4.0, base=10, min=-2, max=3, step=0.1,
+                              description="INT8 absmax", continuous_update=False, **d)
+    text = w.HTML()
+    plot = w.Output()
+
+    def update(_=None) -> None:
+        f = P.get_float_format(fmt.value)
+        r = describe_value(value.value, f.name)
+        # The value quantized together with a tensor whose largest magnitude is ``absmax``.
+        x = torch.tensor([value.value, absmax.value])
+        qt = absmax_quantize(x)
+        int8_err = float((x - qt.dequantize()).abs()[0])
+        int8_bound = float(qt.error_bound())
+        text.value = (
+            f"<b>{f.name}</b>: 1 sign + {f.exponent_bits} exponent + {f.mantissa_bits} mantissa "
+            f"bits, bias {f.bias}<br>"
+            f"bits of the rounded value: <code>{r['bits']}</code> ({r['region']})<br>"
+            f"rounded value: {r['rounded']:.10g}; error {r['abs_error']:.3g} "
+            f"(relative {r['rel_error']:.3g}; bound eps/2 = {P.unit_roundoff(f):.3g} for normals)<br>"
+            f"spacing of {f.name} numbers here: {r['spacing']:.3g}; max {P.max_finite(f):.6g}, "
+            f"smallest normal {P.smallest_normal(f):.3g}, smallest subnormal "
+            f"{P.smallest_subnormal(f):.3g}<br>"
+            f"INT8 absmax in a tensor with max|x| = {max(absmax.value, abs(value.value)):.3g}: "
+            f"code {int(qt.q[0])}, step {2 * int8_bound:.3g}, error {int8_err:.3g} "
+            f"(bound step/2 = {int8_bound:.3g})"
+        )
+        plot.clear_output(wait=True)
+        with plot:
+            fig, ax = plt.subplots(figsize=(8, 1.0))
+            P.plot_layout(ax, f, value.value)
+            ax.set_xlim(-9, 33)
+            ax.set_ylim(-0.1, 0.9)
+            ax.axis("off")
+            plt.show()
+
+    for c in (fmt, value, absmax):
+        c.observe(update, names="value")
+    update()
+    return w.VBox([w.HTML("<b>Number-format explorer</b>"), fmt, value, absmax, text, plot])
