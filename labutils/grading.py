@@ -39,7 +39,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
 ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "06_tensor_parallel", "07_pipeline",
-               "08_context_parallel", "09_precision", "11_recipe")
+               "08_context_parallel", "09_precision", "11_recipe", "12_capstone")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -263,6 +263,20 @@ def _params_11_recipe(rng: random.Random) -> dict:
     }
 
 
+def _params_12_capstone(rng: random.Random) -> dict:
+    from labutils.hardware import get
+
+    gpu = rng.choice(["A100-80GB", "H100-SXM", "H200"])
+    return {
+        "compute_flops": _round_sig(10 ** rng.uniform(23.0, 25.5), 2),  # training budget C
+        "n_gpus": rng.choice([256, 512, 1024, 2048, 4096]),
+        "gpu": gpu,
+        "peak_flops": get(gpu).peak_flops("bf16"),
+        "mfu": rng.choice([0.3, 0.35, 0.4, 0.45, 0.5]),
+        "usd_per_gpu_hour": rng.choice([1.5, 2.0, 2.5, 3.0, 4.0]),
+    }
+
+
 _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "01_flops": _params_01_flops,
     "02_scaling_laws": _params_02_scaling_laws,
@@ -274,6 +288,7 @@ _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "08_context_parallel": _params_08_context_parallel,
     "09_precision": _params_09_precision,
     "11_recipe": _params_11_recipe,
+    "12_capstone": _params_12_capstone,
 }
 
 
@@ -440,6 +455,18 @@ def _answers_11_recipe(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_12_capstone(p: dict) -> dict[str, float]:
+    from labutils.plan import lecture_rule_optimal
+    from labutils.throughput import cost_usd, projected_time_s
+
+    t = projected_time_s(p["compute_flops"], p["n_gpus"], p["peak_flops"], p["mfu"])
+    return {
+        "n_params": lecture_rule_optimal(p["compute_flops"])[0],
+        "train_days": t / SECONDS_PER_DAY,
+        "cost_musd": cost_usd(t, p["n_gpus"], p["usd_per_gpu_hour"]) / 1e6,
+    }
+
+
 _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "01_flops": _answers_01_flops,
     "02_scaling_laws": _answers_02_scaling_laws,
@@ -451,6 +478,7 @@ _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "08_context_parallel": _answers_08_context_parallel,
     "09_precision": _answers_09_precision,
     "11_recipe": _answers_11_recipe,
+    "12_capstone": _answers_12_capstone,
 }
 
 # Relative tolerance per answer: 2 % unless stated (napkin math with 2-3 significant digits).
