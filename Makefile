@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH_CPU_VERSION := 2.13.0
+MUP_VERSION := 1.0.0
+MUP_STAMP   := $(VENV)/.mup-$(MUP_VERSION)
 JB     := $(VENV)/bin/jupyter-book
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
@@ -22,7 +24,7 @@ help:
 	@echo "make feedback   write per-student HTML feedback into exercises/feedback/"
 	@echo "make clean      remove the environment and everything built"
 
-install: $(STAMP) $(JUPYTER_CONFIG_DIR)/jupyter_server_config.py
+install: $(STAMP) $(MUP_STAMP) $(JUPYTER_CONFIG_DIR)/jupyter_server_config.py
 
 # CPU-only machines get the CPU build of PyTorch first (a plain `pip install torch` would pull a
 # multi-GB CUDA build); machines with an NVIDIA driver get the default CUDA build via pyproject.
@@ -31,8 +33,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	if ! command -v nvidia-smi >/dev/null 2>&1; then \
 	  $(PY) -m pip install --quiet "torch==$(TORCH_CPU_VERSION)"; fi
+	$(PY) -m pip uninstall --quiet --yes mup  # put back by $(MUP_STAMP); see there
 	$(PY) -m pip install --quiet -e ".[book,lab,test]"
 	$(PY) -m pip check
+	touch $@
+
+# mup (microsoft/mup), the muP reference that tests/test_mup_reference.py checks labutils.mup
+# against. Its setup.py declares torchvision, pandas and seaborn, but `import mup` needs only torch
+# and pyyaml. A plain `pip install mup` brings the newest torchvision, which pins its own torch
+# release (torchvision 0.29.1 pins torch==2.14.1), so pip replaces the CPU torch 2.13.0 above with
+# PyPI's CUDA build and ~15 nvidia-* wheels. So mup goes in with --no-deps, after `pip check`: the
+# check would list the three deps it skips, which is why the recipe above uninstalls mup before
+# its own check and this one puts it back.
+$(MUP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --no-deps "mup==$(MUP_VERSION)"
+	$(PY) -c "import mup"
 	touch $@
 
 # Jupyter refuses to run as root unless told; keep its config inside the repo.
