@@ -28,6 +28,7 @@ import torch
 
 from labutils.flops import training_flops
 from labutils.model import TransformerConfig, count_params
+from labutils.mup import OptimizerHyperparams, Parametrization, make_adamw
 from labutils.schedules import cosine
 from labutils.validate import integer, number
 
@@ -146,7 +147,8 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Tensor,
           eval_tokens: torch.Tensor | None = None, *,
-          lr_fn: Callable[[int, int], float] | None = None) -> TrainResult:
+          lr_fn: Callable[[int, int], float] | None = None,
+          parametrization: Parametrization | None = None) -> TrainResult:
     """Train a fresh :class:`labutils.nn.GPT` on ``tokens`` and measure its held-out loss.
 
     ``tokens`` and ``eval_tokens`` are integer tensors, 1-D (one stream) or 2-D (independent
@@ -155,6 +157,9 @@ def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Te
     ``tokens`` (fine for a source you can sample without repetition, misleading otherwise).
     ``lr_fn(step, total_steps)`` replaces the default schedule (:func:`lr_at`, a cosine) with any
     of :mod:`labutils.schedules` (chapter 11 compares cosine and WSD with it).
+    ``parametrization`` (a :class:`labutils.mup.Parametrization`, chapter 10) builds the GPT under
+    it and AdamW with per-layer groups (:func:`labutils.mup.param_groups`); the schedule then
+    scales every group's own peak LR by the same factor.
     """
     from labutils.nn import GPT  # the nn package imports torch.nn; keep module import light
 
@@ -172,10 +177,14 @@ def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Te
         torch.set_num_threads(train_cfg.threads)
     try:
         torch.manual_seed(train_cfg.seed)
-        model = GPT(model_cfg)
+        model = GPT(model_cfg, parametrization=parametrization)
         n_params = count_params(model_cfg)
-        opt = torch.optim.AdamW(_param_groups(model, train_cfg.weight_decay), lr=train_cfg.lr,
-                                betas=train_cfg.betas)
+        if parametrization is None:
+            opt = torch.optim.AdamW(_param_groups(model, train_cfg.weight_decay), lr=train_cfg.lr,
+                                    betas=train_cfg.betas)
+        else:
+            opt = make_adamw(model, OptimizerHyperparams(
+                lr=train_cfg.lr, betas=train_cfg.betas, weight_decay=train_cfg.weight_decay))
         tokens_per_step = train_cfg.batch_size * T
         steps = math.ceil(train_cfg.tokens / tokens_per_step)
         log_every = train_cfg.log_every or max(1, steps // 50)
@@ -189,8 +198,9 @@ def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Te
         t0 = time.perf_counter()
         model.train()
         for step in bar:
+            lr = lr_at(step, steps, train_cfg) if lr_fn is None else lr_fn(step, steps)
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, steps, train_cfg) if lr_fn is None else lr_fn(step, steps)
+                group["lr"] = lr if parametrization is None else group["base_lr"] * lr / train_cfg.lr
             x, y = sample_batch(streams, train_cfg.batch_size, T, gen)  # (B, T) each
             _, loss = model(x, y)
             opt.zero_grad(set_to_none=True)

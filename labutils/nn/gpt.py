@@ -9,6 +9,12 @@ kernel instead, which is what you want for speed on a GPU.
 
 Shapes use B = batch, T = sequence, C = d_model, nh = heads, hs = head size, F = MLP width,
 V = vocabulary.
+
+``GPT(cfg, parametrization=...)`` builds the same model under a
+:class:`labutils.mup.Parametrization` (Chapter 10, muP): init stds, multipliers and the attention
+scale then follow the lecture's muP table (:func:`labutils.mup.layer_hyperparams`), and
+:func:`labutils.mup.make_adamw` builds the matching optimizer. Without one, this is GPT-2's
+standard parametrization (SP), init std 0.02 at every width.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from labutils.model import TransformerConfig
+from labutils.mup import Parametrization, layer_hyperparams, layer_kind
 
 ATTN_IMPLS = ("math", "sdpa")
 _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8)
@@ -59,11 +66,13 @@ class CausalSelfAttention(nn.Module):
             raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}")
         self.n_heads, self.head_dim, self.attn_impl = cfg.n_heads, cfg.head_dim, attn_impl
         self.use_rope = cfg.positional == "rope"
+        self.scale_divisor = math.sqrt(cfg.head_dim)  # SP: q·k / √d_head; muP changes it
         d = cfg.d_model
         self.wq = nn.Linear(d, d, bias=cfg.bias)
         self.wk = nn.Linear(d, d, bias=cfg.bias)
         self.wv = nn.Linear(d, d, bias=cfg.bias)
         self.wo = nn.Linear(d, d, bias=cfg.bias)
+        self.logits_tap = nn.Identity()
         if self.use_rope:
             cos, sin = rope_tables(cfg.seq_len, cfg.head_dim)
             self.register_buffer("rope_cos", cos, persistent=False)
@@ -80,9 +89,12 @@ class CausalSelfAttention(nn.Module):
             q = apply_rope(q, self.rope_cos[:T], self.rope_sin[:T])
             k = apply_rope(k, self.rope_cos[:T], self.rope_sin[:T])
         if self.attn_impl == "sdpa":
-            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+            default = self.scale_divisor == math.sqrt(self.head_dim)
+            z = F.scaled_dot_product_attention(  # (B, nh, T, hs)
+                q, k, v, is_causal=True, scale=None if default else 1.0 / self.scale_divisor)
         else:
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, nh, T, T)
+            scores = (q @ k.transpose(-2, -1)) / self.scale_divisor  # (B, nh, T, T)
+            scores = self.logits_tap(scores)  # identity; hooks read the logits here (Chapter 10)
             mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             scores = scores.masked_fill(~mask, float("-inf"))
             z = scores.softmax(dim=-1) @ v  # (B, nh, T, hs)
@@ -133,9 +145,12 @@ class GPT(nn.Module):
     when ``targets`` (B, T) is given, else ``None``.
     """
 
-    def __init__(self, cfg: TransformerConfig, attn_impl: str = "math") -> None:
+    def __init__(self, cfg: TransformerConfig, attn_impl: str = "math",
+                 parametrization: Parametrization | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.parametrization = parametrization
+        self.input_mult = self.output_mult = 1.0
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.seq_len, cfg.d_model) if cfg.positional == "learned" else None
         self.blocks = nn.ModuleList(Block(cfg, attn_impl) for _ in range(cfg.n_layers))
@@ -148,6 +163,39 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith(("wo.weight", "fc_out.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        if parametrization is not None:
+            self._apply_parametrization(parametrization)
+
+    @torch.no_grad()
+    def _apply_parametrization(self, param: Parametrization) -> None:
+        """Rescale the SP init to the table's stds, set the multipliers and the attention scale.
+
+        Rescaling (rather than drawing again) keeps the random draws of the SP model, so at the
+        base width SP and muP are the same model bit for bit.
+        """
+        if not isinstance(param, Parametrization):
+            raise TypeError(f"parametrization must be a labutils.mup.Parametrization, got "
+                            f"{type(param).__name__}")
+        cfg = self.cfg
+        if cfg.tied_embeddings:
+            raise ValueError("a parametrization needs tied_embeddings=False: muP treats the "
+                             "embedding (input) and the readout (output) as different layers")
+        table = {k: layer_hyperparams(k, param, cfg.d_model, cfg.n_layers)
+                 for k in ("embedding", "hidden", "residual_out", "readout")}
+        sp_std = {"embedding": 0.02, "hidden": 0.02, "readout": 0.02,
+                  "residual_out": 0.02 / math.sqrt(2 * cfg.n_layers)}  # what __init__ drew
+        for name, p in self.named_parameters():
+            kind = layer_kind(name, p)
+            if p.ndim < 2 and not name.startswith(("tok_emb.", "pos_emb.")):
+                continue  # biases and norm gains keep their constant init (0 and 1)
+            if param.zero_init and name.endswith("wq.weight"):
+                p.zero_()  # TP-V's zero query: attention starts uniform at every width
+            else:
+                p.mul_(table[kind].init_std / sp_std[kind])
+        self.input_mult = table["embedding"].multiplier
+        self.output_mult = table["readout"].multiplier
+        for block in self.blocks:
+            block.attn.scale_divisor = param.attention_divisor(cfg.head_dim)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -179,9 +227,13 @@ class GPT(nn.Module):
         x = self.tok_emb(idx)  # (B, T, C)
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(T, device=idx.device))  # (T, C) broadcast over B
+        if self.input_mult != 1.0:
+            x = x * self.input_mult  # muP's α_in (Chapter 10)
         for block in self.blocks:
             x = block(x)
         logits = self.head(self.norm_f(x))  # (B, T, V)
+        if self.output_mult != 1.0:
+            logits = logits * self.output_mult  # muP's α_out / ñ (Chapter 10)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T))
