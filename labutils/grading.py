@@ -39,7 +39,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
 ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "06_tensor_parallel", "07_pipeline",
-               "08_context_parallel", "09_precision", "11_recipe", "12_capstone")
+               "08_context_parallel", "09_precision", "10_mup", "11_recipe", "12_capstone")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -244,6 +244,22 @@ def _params_09_precision(rng: random.Random) -> dict:
     }
 
 
+def _params_10_mup(rng: random.Random) -> dict:
+    base_batch = rng.choice([131_072, 262_144, 524_288])  # tokens per step of the proxy
+    return {
+        "base_width": rng.choice([256, 512, 1024]),  # d_model of the tuned proxy
+        "width": rng.choice([4096, 5120, 8192, 12288, 16384]),  # d_model of the target (ñ >= 4)
+        "lr": rng.choice([3e-3, 6e-3, 1e-2, 2e-2]),  # η, the proxy's best AdamW LR
+        "init_std": rng.choice([0.02, 0.025, 0.03, 0.04, 0.05]),  # σ, every layer's base init std
+        "output_mult": rng.choice([1.0, 2.0, 4.0, 10.0]),  # α_out, the tuned readout multiplier
+        "beta2": rng.choice([0.95, 0.98, 0.99, 0.995]),
+        "eps": rng.choice([1e-8, 1e-7, 1e-6]),
+        "base_batch_tokens": base_batch,
+        "batch_tokens": base_batch * rng.choice([2, 4, 8]),  # b̃ < 10 keeps 1 - b̃(1 - 0.9) > 0
+        "const_std": rng.choice([0.008, 0.01, 0.0125, 0.015, 0.02, 0.025]),  # 0.02: GPT-2's
+    }
+
+
 def _params_11_recipe(rng: random.Random) -> dict:
     total = rng.choice([10_000, 20_000, 50_000, 100_000])
     decay = round(total * rng.choice([0.1, 0.2, 0.25]))
@@ -287,6 +303,7 @@ _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "07_pipeline": _params_07_pipeline,
     "08_context_parallel": _params_08_context_parallel,
     "09_precision": _params_09_precision,
+    "10_mup": _params_10_mup,
     "11_recipe": _params_11_recipe,
     "12_capstone": _params_12_capstone,
 }
@@ -440,6 +457,26 @@ def _answers_09_precision(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_10_mup(p: dict) -> dict[str, float]:
+    from labutils.mup import OptimizerHyperparams, layer_hyperparams, mup
+
+    # The lecture's table without its zero inits; the head size does not enter these rows.
+    param = mup(p["base_width"], 64, init_std=p["init_std"], output_mult=p["output_mult"],
+                zero_init=False)
+    opt = OptimizerHyperparams(lr=p["lr"], betas=(0.9, p["beta2"]), eps=p["eps"],
+                               batch_ratio=p["batch_tokens"] / p["base_batch_tokens"])
+    hidden = layer_hyperparams("hidden", param, p["width"], 1, opt)  # depth enters residual_out only
+    readout = layer_hyperparams("readout", param, p["width"], 1, opt)
+    return {
+        "hidden_lr": hidden.lr,
+        "hidden_init_std": hidden.init_std,
+        "readout_mult": readout.multiplier,
+        "beta2": hidden.betas[1],
+        "eps": hidden.eps,
+        "crossover_width": 1 / p["const_std"] ** 2,  # 1/√n = σ (labutils.mup.init_std_by_width)
+    }
+
+
 def _answers_11_recipe(p: dict) -> dict[str, float]:
     from labutils.data_quality import lsh_threshold
     from labutils.objectives import loss_tokens
@@ -477,6 +514,7 @@ _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "07_pipeline": _answers_07_pipeline,
     "08_context_parallel": _answers_08_context_parallel,
     "09_precision": _answers_09_precision,
+    "10_mup": _answers_10_mup,
     "11_recipe": _answers_11_recipe,
     "12_capstone": _answers_12_capstone,
 }
@@ -487,6 +525,7 @@ _RTOL: dict[tuple[str, str], float] = {
     ("01_flops", "n_params"): 0.001,  # an exact count
     ("04_memory", "min_dp_zero3"): 0.0,  # an integer
     ("09_precision", "loss_scale"): 0.0,  # a power of two
+    ("10_mup", "beta2"): 0.001,  # near 1: 2 % would accept the unchanged β2
     ("02_scaling_laws", "loss_opt"): 0.002,  # losses differ by hundredths of a nat
     ("02_scaling_laws", "loss_small"): 0.002,
 }
