@@ -25,6 +25,11 @@ Adam ε             ε·b̃^-1/2, for every layer
 weight decay       λ (PyTorch's AdamW multiplies it by the group's LR: see ``width_corrected_wd``)
 =================  ===================  ======================  ============================  ==================
 
+ñ is the ratio of d_model to the base's. That is each matrix's own fan-in ratio when the MLP is
+4·d_model wide (GELU); SwiGLU's d_ff, rounded to a multiple of 256, grows a little differently,
+and the ``mup`` package, which uses each matrix's fan-in, then gives the down matrix a slightly
+different ñ (``tests/test_mup_reference.py`` marks this as a known difference).
+
 Which parameters are which (:func:`layer_kind`): the token and position tables, every bias and
 every norm gain are *embedding-like* (TP-V, Table 3, puts "input weights & all biases" in one
 column: one dimension grows with width, the other does not); Q, K, V, the MLP's up (and gate)
@@ -69,7 +74,7 @@ class Parametrization:
     hidden_lr: bool = False  # hidden and residual_out AdamW LR × ñ^-1
     readout_mult: bool = False  # logits × ñ^-1 (the readout's multiplier a = 1)
     attn_inv_d: bool = False  # attention logits q·k / d_head (× √base_head_dim), not q·k / √d_head
-    zero_init: bool = False  # the query, residual_out and readout matrices start at 0 (TP-V, App. D.2)
+    zero_init: bool = False  # query and readout start at 0 (TP-V, App. D.2), residual_out too (lecture)
     width_corrected_wd: bool = True  # with hidden_lr: weight decay × ñ, so LR·decay keeps its base value
     name: str = field(default="", compare=False)  # label for plots and tables
 
@@ -341,3 +346,44 @@ def abc_shift(theta: float, *, mult: float = 1.0, init_std: float = 1.0,
     """
     positive("theta", theta)
     return mult * theta, init_std / theta, lr / theta
+
+
+def table_rows(param: Parametrization, d_model: int, n_layers: int,
+               opt: OptimizerHyperparams | None = None) -> list[dict[str, str]]:
+    """The table as rows for :func:`labutils.tables.markdown_table` (one row per quantity,
+    one column per layer kind), formatted with 3 significant digits."""
+    t = hyperparam_table(param, d_model, n_layers, opt)
+    fmt = lambda x: f"{x:.3g}"  # noqa: E731
+    quantities = [("init std", lambda h: fmt(h.init_std)),
+                  ("multiplier", lambda h: fmt(h.multiplier)),
+                  ("AdamW lr", lambda h: fmt(h.lr)),
+                  ("Adam betas", lambda h: f"({fmt(h.betas[0])}, {fmt(h.betas[1])})"),
+                  ("Adam eps", lambda h: fmt(h.eps)),
+                  ("weight decay", lambda h: fmt(h.weight_decay))]
+    return [{"quantity": q, **{k: f(t[k]) for k in LAYER_KINDS}} for q, f in quantities]
+
+
+def adam_update_size(width: int, lr: float, *, same_input: bool = True, seed: int = 0) -> float:
+    """Mean |ΔW·x'| after one real Adam step on an n×n linear layer (the lecture's LLN argument).
+
+    The layer sees x ~ N(0, 1)^n and a random output gradient g, so its weight gradient is
+    g·xᵀ and Adam's first step (ε = 0) is ΔW = -lr·sign(g·xᵀ), entries of size lr whatever the
+    gradient's scale. Applied to the same input x' = x, every term of ΔW·x adds up with the same
+    sign: |ΔW·x| = lr·Σ|x_j| ≈ lr·n·√(2/π), Θ(n) (the law of large numbers). Applied to an
+    independent x' (``same_input=False``) the signs are random and the sum is Θ(√n). Training
+    feeds layers inputs correlated with the ones they were updated on, so the Θ(n) case is the
+    one that matters, and muP's hidden LR η/ñ cancels it.
+    """
+    width = integer("width", width, 1)
+    positive("lr", lr)
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.nn.Parameter(torch.zeros(width, width))
+    adam = torch.optim.Adam([w], lr=lr, eps=0)
+    x = torch.randn(width, generator=gen)  # (n,)
+    g = torch.randn(width, generator=gen)  # (n,) dL/d(Wx)
+    (w @ x @ g).backward()  # dL/dW = g xᵀ
+    adam.step()
+    # ΔW is rank one, so ΔW·x' is one sum Σ_j sign(x_j)·x'_j repeated: average 256 fresh x'.
+    x_new = x[:, None] if same_input else torch.randn(width, 256, generator=gen)  # (n, k)
+    with torch.no_grad():
+        return (w @ x_new).abs().mean().item()  # w started at 0, so w = ΔW

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -256,3 +257,40 @@ def test_bad_types():
             parametrization=mup.mup(64, 16))
     with pytest.raises(ValueError, match="layer kind"):
         mup.layer_kind("blocks.0.attn.unknown.weight", torch.zeros(4, 4))
+
+
+# --- the law-of-large-numbers argument, the rendered table, the widget --------------------------
+
+def test_adam_update_grows_like_width_on_correlated_inputs_only():
+    widths = (64, 256, 1024, 4096)
+    same = [mup.adam_update_size(n, 1e-3) for n in widths]
+    fresh = [mup.adam_update_size(n, 1e-3, same_input=False) for n in widths]
+    scaled = [mup.adam_update_size(n, 1e-3 * 64 / n) for n in widths]
+    slope = lambda ys: np.polyfit(np.log(widths), np.log(ys), 1)[0]  # noqa: E731
+    assert slope(same) == pytest.approx(1.0, abs=0.05)  # Θ(n): lr·Σ|x_j| ≈ lr·n·√(2/π)
+    assert same[-1] == pytest.approx(1e-3 * 4096 * math.sqrt(2 / math.pi), rel=0.05)
+    assert slope(fresh) == pytest.approx(0.5, abs=0.1)  # Θ(√n) for an unrelated input
+    assert slope(scaled) == pytest.approx(0.0, abs=0.05)  # muP's η/ñ cancels the growth
+
+
+def test_table_rows_render_the_table():
+    rows = mup.table_rows(mup.mup(256, 64), 4096, 24, mup.OptimizerHyperparams(lr=1e-2))
+    assert [r["quantity"] for r in rows] == ["init std", "multiplier", "AdamW lr", "Adam betas",
+                                             "Adam eps", "weight decay"]
+    assert rows[2]["hidden"] == "0.000625" and rows[1]["readout"] == "0.0625"
+    assert list(rows[0]) == ["quantity", *mup.LAYER_KINDS]
+
+
+def test_widget_builds_and_reports_errors():
+    from labutils.widgets.mup import mup_explorer
+
+    panel = mup_explorer()
+    text, image = panel.children[2], panel.children[3]
+    assert "ñ = 16" in text.value and "0.000625" in text.value
+    assert image.value[:4] == b"\x89PNG"
+    controls = panel.children[1].children[0].children
+    base, target = controls[0], controls[1]
+    target.value = 128  # below the base width of 256
+    assert "base_width" in text.value and "color:#b00" in text.value
+    target.value = 512
+    assert "ñ = 2" in text.value

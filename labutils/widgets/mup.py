@@ -1,0 +1,94 @@
+"""muP table explorer: base and target width, depth, batch and data ratios → every layer's init
+std, multiplier, AdamW LR, betas, ε and weight decay, under SP and under muP.
+
+Every number comes from :func:`labutils.mup.hyperparam_table` (through
+:func:`labutils.mup.table_rows`); the callback only formats and draws. Race-free, as DESIGN.md
+asks: the figure is a :class:`matplotlib.figure.Figure` rendered to PNG for a ``widgets.Image``,
+and the text lives in ``HTML`` widgets (no pyplot in the callback).
+"""
+
+from __future__ import annotations
+
+import io
+
+import ipywidgets as w
+import numpy as np
+from matplotlib.figure import Figure
+
+from labutils.mup import OptimizerHyperparams, hyperparam_table, mup, sp, table_rows
+
+
+def html_table(rows: list[dict[str, str]]) -> str:
+    """A small HTML table of :func:`labutils.mup.table_rows` output."""
+    head = "".join(f"<th style='padding:2px 8px'>{k}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{v}</td>" for v in r.values())
+                   + "</tr>" for r in rows)
+    return f"<table style='font-size:90%'><tr>{head}</tr>{body}</table>"
+
+
+def lr_by_width_png(base_width: int, base_head_dim: int, n_layers: int,
+                    opt: OptimizerHyperparams, max_width: int = 16384) -> bytes:
+    """PNG of each layer kind's AdamW LR and init std against target width, SP vs muP."""
+    widths = np.unique(np.geomspace(base_width, max(max_width, 2 * base_width), 24).astype(int))
+    fig = Figure(figsize=(9, 3.2))
+    ax_lr, ax_std = fig.subplots(1, 2)
+    for name, p in (("SP", sp(base_width, base_head_dim)),
+                    ("muP", mup(base_width, base_head_dim, zero_init=False))):
+        tables = [hyperparam_table(p, int(wd), n_layers, opt) for wd in widths]
+        style = "--" if name == "SP" else "-"
+        for i, kind in enumerate(("hidden", "readout")):
+            ax_lr.plot(widths, [t[kind].lr for t in tables], style, color=f"C{i}",
+                       label=f"{name} {kind}")
+            ax_std.plot(widths, [t[kind].init_std * t[kind].multiplier for t in tables], style,
+                        color=f"C{i}", label=f"{name} {kind}")
+    ax_lr.set(xscale="log", yscale="log", xlabel="target width d_model", ylabel="AdamW LR",
+              title="learning rate by width")
+    ax_std.set(xscale="log", yscale="log", xlabel="target width d_model",
+               ylabel="init std × multiplier", title="effective init scale by width")
+    ax_lr.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def mup_explorer() -> w.Widget:
+    """An ipywidgets panel; display it as the last expression of a notebook cell."""
+    d = dict(style={"description_width": "140px"}, layout=w.Layout(width="400px"),
+             continuous_update=False)
+    base = w.IntSlider(value=256, min=64, max=2048, step=64, description="base width", **d)
+    target = w.IntSlider(value=4096, min=64, max=16384, step=64, description="target width", **d)
+    heads = w.IntSlider(value=4, min=1, max=64, description="base heads", **d)
+    layers = w.IntSlider(value=24, min=1, max=128, description="layers L", **d)
+    lr = w.FloatLogSlider(value=1e-2, base=10, min=-5, max=-1, description="base LR η", **d)
+    b_ratio = w.FloatSlider(value=1.0, min=0.25, max=16.0, step=0.25, description="batch ratio b̃", **d)
+    d_ratio = w.FloatLogSlider(value=1.0, base=10, min=0, max=3, description="data ratio d̃", **d)
+    alpha = w.FloatSlider(value=0.0, min=-0.3, max=0.0, step=0.01, description="α_data", **d)
+    kind = w.ToggleButtons(options=["muP", "SP"], value="muP", description="parametrization")
+    zero = w.Checkbox(value=True, description="zero init (muP)")
+    text = w.HTML()
+    image = w.Image(format="png")
+
+    def update(_=None) -> None:
+        try:
+            head_dim = max(1, base.value // heads.value)
+            opt = OptimizerHyperparams(lr=lr.value, batch_ratio=b_ratio.value,
+                                       data_ratio=d_ratio.value, alpha_data=alpha.value)
+            p = (mup(base.value, head_dim, zero_init=zero.value) if kind.value == "muP"
+                 else sp(base.value, head_dim))
+            rows = table_rows(p, target.value, layers.value, opt)
+        except ValueError as err:  # e.g. a target below the base, or b̃(1-β) >= 1
+            text.value = f"<span style='color:#b00'>{err}</span>"
+            return
+        ratio = target.value / base.value
+        text.value = (f"<b>{kind.value}</b>, ñ = {ratio:.3g}, b̃ = {b_ratio.value:g}, "
+                      f"d̃ = {d_ratio.value:.3g}<br>" + html_table(rows))
+        image.value = lr_by_width_png(base.value, head_dim, layers.value, opt)
+
+    controls = [base, target, heads, layers, lr, b_ratio, d_ratio, alpha]
+    for c in controls + [kind, zero]:
+        c.observe(update, names="value")
+    update()
+    return w.VBox([w.HTML("<b>muP table explorer</b>: what each layer of the target gets"),
+                   w.HBox([w.VBox(controls[:4] + [kind]), w.VBox(controls[4:] + [zero])]),
+                   text, image])
