@@ -15,6 +15,7 @@ NOT_PACKAGES = {"python", "pip"}
 
 def _split(requirement: str) -> tuple[str, str]:
     """('torch', '>=2.4') from 'torch>=2.4'; names are normalised as PyPI does."""
+    requirement = requirement.split(";")[0].split("#")[0]  # drop environment markers, comments
     m = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", requirement)
     assert m, requirement
     return re.sub(r"[-_.]+", "-", m.group(1)).lower(), m.group(2).replace(" ", "")
