@@ -89,9 +89,17 @@ def bench_training_mfu() -> dict[str, Any]:
             "autocast": "bf16", "attn_impl": "sdpa", "rows": rows}
 
 
+def bench_kernels() -> dict[str, Any]:
+    """The course's Triton kernels against torch (:mod:`labutils.gpu.kernel_bench`)."""
+    from labutils.gpu.kernel_bench import bench_kernels_gpu
+
+    return bench_kernels_gpu()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "matmul": bench_matmul,
     "training_mfu": bench_training_mfu,
+    "kernels": bench_kernels,
 }
 
 
@@ -104,20 +112,26 @@ def _driver_version() -> str:
         return "unknown"
 
 
-def record(name: str, out_dir: Path) -> Path:
-    """Run benchmark ``name`` and write ``out_dir/<name>.json`` with provenance."""
-    if not torch.cuda.is_available():
-        raise RuntimeError("GPU benchmarks need CUDA; this machine has none")
-    data = {
+def make_record(name: str, results: dict[str, Any], device: str) -> dict[str, Any]:
+    """The JSON record of a benchmark run: its results with their provenance (the fields
+    :func:`labutils.gpu.recordings.recorded` requires)."""
+    return {
         "benchmark": name,
-        "device": torch.cuda.get_device_name(),
+        "device": device,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "driver": _driver_version(),
         "date": datetime.date.today().isoformat(),
         "command": "python -m labutils.gpu.bench " + " ".join(sys.argv[1:]),
-        "results": BENCHMARKS[name](),
+        "results": results,
     }
+
+
+def record(name: str, out_dir: Path) -> Path:
+    """Run benchmark ``name`` and write ``out_dir/<name>.json`` with provenance."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("GPU benchmarks need CUDA; this machine has none")
+    data = make_record(name, BENCHMARKS[name](), torch.cuda.get_device_name())
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")

@@ -28,6 +28,9 @@ def recorded(name: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ValueError(f"recording {path.name} lacks provenance fields {missing}")
+    if isinstance(data["results"], dict) and data["results"].get("rehearsal"):
+        raise ValueError(f"recording {path.name} is a CPU rehearsal (tiny sizes, meaningless "
+                         "timings), not a GPU measurement")
     return data
 
 

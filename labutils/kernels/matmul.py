@@ -42,12 +42,15 @@ def matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K,
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor, *, block_m: int = 64, block_n: int = 64,
-           block_k: int = 32, input_precision: str = "ieee") -> torch.Tensor:
+           block_k: int = 32, input_precision: str = "ieee", num_warps: int = 4,
+           num_stages: int = 3) -> torch.Tensor:
     """A (M, K) @ B (K, N) → C (M, N) in A's dtype, accumulated in fp32.
 
     ``input_precision="ieee"`` multiplies fp32 inputs exactly; ``"tf32"`` lets tensor cores round
     them to TF32 first (faster on a GPU, about 3 decimal digits). 16-bit inputs always use the
-    tensor cores' native precision. Block sizes must be powers of two ≥ 16.
+    tensor cores' native precision. Block sizes must be powers of two ≥ 16. ``num_warps``
+    (threads per program / 32) and ``num_stages`` (software-pipelining depth of the K loop) only
+    matter when compiled for a GPU; the interpreter ignores them.
     """
     check_tensor("a", a, ndim=2)
     check_tensor("b", b, ndim=2)
@@ -67,7 +70,8 @@ def matmul(a: torch.Tensor, b: torch.Tensor, *, block_m: int = 64, block_n: int 
     precision = input_precision if a.dtype == torch.float32 else "tf32"  # ignored for 16-bit
     matmul_kernel[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
                         c.stride(0), c.stride(1), BLOCK_M=block_m, BLOCK_N=block_n,
-                        BLOCK_K=block_k, INPUT_PRECISION=precision)
+                        BLOCK_K=block_k, INPUT_PRECISION=precision, num_warps=num_warps,
+                        num_stages=num_stages)
     return c
 
 
