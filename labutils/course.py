@@ -62,6 +62,9 @@ CHAPTERS: tuple[Chapter, ...] = (
             "LR schedules (cosine, WSD), data filtering and dedup, objectives"),
     Chapter(12, "Capstone: planning a pretraining run", "12_capstone", (L0, L1, L2, L3, L4),
             "sizing, parallel layout, time, energy and cost of a whole run"),
+    Chapter(13, "GPU kernels in Triton", "13_kernels", (L1,),
+            "program instances and masks, fused softmax, tiled matmul and the roofline, "
+            "FlashAttention-2 forward and backward"),
 )
 
 

@@ -11,9 +11,9 @@ from labutils.course import CHAPTERS, course_map_markdown
 LECTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "lectures"
 
 
-def test_chapters_are_numbered_0_to_12() -> None:
-    assert [c.number for c in CHAPTERS] == list(range(13))
-    assert len({c.notebook for c in CHAPTERS}) == 13
+def test_chapters_are_numbered_0_to_13() -> None:
+    assert [c.number for c in CHAPTERS] == list(range(14))
+    assert len({c.notebook for c in CHAPTERS}) == 14
     assert all(c.notebook.startswith(f"{c.number:02d}_") for c in CHAPTERS)
 
 
