@@ -39,7 +39,8 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 PLACEHOLDER_ID = "student-id"  # what MY_ID says in a released notebook until the student sets it
 ASSIGNMENTS = ("01_flops", "02_scaling_laws", "03_throughput", "04_memory", "05_data_parallel", "06_tensor_parallel", "07_pipeline",
-               "08_context_parallel", "09_precision", "10_mup", "11_recipe", "12_capstone")
+               "08_context_parallel", "09_precision", "10_mup", "11_recipe", "12_capstone",
+               "13_kernels")
 
 GB = 1e9  # bytes
 SECONDS_PER_DAY = 86_400.0
@@ -293,6 +294,32 @@ def _params_12_capstone(rng: random.Random) -> dict:
     }
 
 
+def _params_13_kernels(rng: random.Random) -> dict:
+    from labutils.hardware import get
+
+    gpu = rng.choice(["A100-80GB", "H100-SXM", "H200"])
+    dtype = rng.choice(["fp32", "bf16"])  # of the matmul: fp32 on CUDA cores, bf16 on tensor cores
+    e = 4 if dtype == "fp32" else 2
+    ridge = get(gpu).ridge_point(dtype)
+    while True:  # tiles at least 5 % from the ridge point: the roofline verdict is never a toss-up
+        bm, bn = rng.choice([32, 64, 128, 256]), rng.choice([32, 64, 128, 256])
+        if abs(bm * bn / ((bm + bn) * e) / ridge - 1) >= 0.05:
+            break
+    return {
+        "gpu": gpu,
+        "n_elements": rng.choice([2**24, 2**26, 2**28, 10**8, 3 * 10**8, 10**9]),  # fp16 vector add
+        "M": rng.randrange(1000, 20_000) | 1,  # odd: the last row-block of C sticks out
+        "N": rng.choice([3000, 4096, 5120, 11_008, 14_336, 50_257]),
+        "K": rng.choice([4096, 5120, 8192]),
+        "block_m": bm,
+        "block_n": bn,
+        "block_k": rng.choice([32, 64]),
+        "matmul_dtype": dtype,
+        "seq_len": rng.choice([4096, 8192, 16_384, 32_768, 65_536, 131_072]),
+        "n_heads": rng.choice([16, 32, 40, 64]),
+    }
+
+
 _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "01_flops": _params_01_flops,
     "02_scaling_laws": _params_02_scaling_laws,
@@ -306,6 +333,7 @@ _PARAMS: dict[str, Callable[[random.Random], dict]] = {
     "10_mup": _params_10_mup,
     "11_recipe": _params_11_recipe,
     "12_capstone": _params_12_capstone,
+    "13_kernels": _params_13_kernels,
 }
 
 
@@ -504,6 +532,28 @@ def _answers_12_capstone(p: dict) -> dict[str, float]:
     }
 
 
+def _answers_13_kernels(p: dict) -> dict[str, float]:
+    import torch
+
+    from labutils.attention import score_matrix_bytes
+    from labutils.hardware import get
+    from labutils.kernels.matmul import arithmetic_intensity
+    from labutils.kernels.vector_add import bytes_moved
+
+    gpu = get(p["gpu"])
+    e = 4 if p["matmul_dtype"] == "fp32" else 2
+    intensity = arithmetic_intensity(p["block_m"], p["block_n"], p["block_k"], e)
+    programs = -(-p["M"] // p["block_m"]) * -(-p["N"] // p["block_n"])  # triton.cdiv on each axis
+    return {
+        "add_time_us": bytes_moved(p["n_elements"], torch.float16) / gpu.mem_bandwidth_bytes_per_s * 1e6,
+        "programs": float(programs),
+        "tile_intensity": intensity,
+        "attainable_tflops": gpu.attainable_flops(intensity, p["matmul_dtype"]) / 1e12,
+        "score_gb": score_matrix_bytes(p["seq_len"], p["n_heads"], 1, 2) / GB,  # fp16 scores
+        "lse_mb": p["seq_len"] * p["n_heads"] * 4 / 1e6,  # FlashAttention's fp32 lse, one per row
+    }
+
+
 _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "01_flops": _answers_01_flops,
     "02_scaling_laws": _answers_02_scaling_laws,
@@ -517,6 +567,7 @@ _ANSWERS: dict[str, Callable[[dict], dict[str, float]]] = {
     "10_mup": _answers_10_mup,
     "11_recipe": _answers_11_recipe,
     "12_capstone": _answers_12_capstone,
+    "13_kernels": _answers_13_kernels,
 }
 
 # Relative tolerance per answer: 2 % unless stated (napkin math with 2-3 significant digits).
@@ -525,7 +576,8 @@ _RTOL: dict[tuple[str, str], float] = {
     ("01_flops", "n_params"): 0.001,  # an exact count
     ("04_memory", "min_dp_zero3"): 0.0,  # an integer
     ("09_precision", "loss_scale"): 0.0,  # a power of two
-    ("10_mup", "beta2"): 0.001,  # near 1: 2 % would accept the unchanged β2
+    ("10_mup", "beta2"): 0.001,
+    ("13_kernels", "programs"): 0.0,  # an integer  # near 1: 2 % would accept the unchanged β2
     ("02_scaling_laws", "loss_opt"): 0.002,  # losses differ by hundredths of a nat
     ("02_scaling_laws", "loss_small"): 0.002,
 }

@@ -19,12 +19,18 @@ and for 01_flops also:
 * ``killer``: the napkin cell kills the kernel -> earlier parts graded, later ones 0;
 * ``nosetup``: the locked setup cell deleted and re-typed under alice's id -> 0 everywhere;
 * ``patcher``: the answer checker monkeypatched in a student cell -> flagged for review.
+
+and for 13_kernels (a Triton kernel) also:
+
+* ``unmasked``: the kernel stores past the end of its output -> Part 1 lost, the notebook lives;
+* ``torchcopy``: the launcher runs the kernel but returns a PyTorch result -> Part 1 lost.
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import importlib.util
 import io
 import re
 import shutil
@@ -44,6 +50,12 @@ EXERCISES = REPO / "exercises"
 TOOLS = EXERCISES / "tools"
 ASSIGNMENTS = sorted(p.name for p in (EXERCISES / "source").iterdir()
                      if (p / f"{p.name}.ipynb").is_file())
+# Assignments whose notebooks need an optional package: without it their reference cannot score.
+NEEDS = {"13_kernels": "triton"}  # Triton ships wheels for Linux x86-64 only
+GRADED = [pytest.param(a, marks=pytest.mark.skipif(
+              a in NEEDS and importlib.util.find_spec(NEEDS[a]) is None,
+              reason=f"{NEEDS.get(a)} is not installed"))
+          for a in ASSIGNMENTS]
 CELL_TIMEOUT_S = 20  # generous for a loaded 2-core machine; the hang costs one of these
 FIRST = "01_flops"  # the assignment that gets the full set of fabricated submissions
 REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*['"]?(?:https?:)?//""", re.IGNORECASE)
@@ -78,15 +90,19 @@ def gid(cell) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
-def replace_solution(cell, new_body: str) -> None:
-    """Replace the ### BEGIN/END SOLUTION region of a cell with ``new_body`` (same indent)."""
-    lines, out, inside = cell.source.split("\n"), [], False
+def replace_solution(cell, new_body: str, region: int | None = None) -> None:
+    """Replace the ### BEGIN/END SOLUTION regions of a cell with ``new_body`` (same indent); with
+    ``region``, only that one (0 = the first)."""
+    lines, out, inside, k = cell.source.split("\n"), [], False, -1
     for line in lines:
         if line.strip() == "### BEGIN SOLUTION":
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out += [indent + b for b in new_body.split("\n")]
-        elif line.strip() == "### END SOLUTION":
+            k += 1
+            if region is None or k == region:
+                inside = True
+                indent = line[: len(line) - len(line.lstrip())]
+                out += [indent + b for b in new_body.split("\n")]
+                continue
+        if line.strip() == "### END SOLUTION" and inside:
             inside = False
         elif not inside:
             out.append(line)
@@ -219,6 +235,24 @@ def fab_killer(a: str):
     return nb
 
 
+KERNELS = "13_kernels"  # its Part 1 is a Triton kernel: a launcher region after a kernel region
+UNMASKED_KERNEL = """pid = tl.program_id(0)
+offs = pid * BLOCK + tl.arange(0, BLOCK)
+tl.store(out_ptr + offs, alpha * tl.maximum(tl.load(x_ptr + offs), 0.0))"""
+TORCH_LAUNCHER = """out = torch.empty_like(x)
+scaled_relu_kernel[(triton.cdiv(x.numel(), block),)](x, out, x.numel(), alpha, BLOCK=block)
+return alpha * torch.relu(x)  # the kernel ran, but its result is thrown away"""
+
+
+def fab_kernel(a: str, region: int, body: str):
+    """The source with one region of the kernel cell (0: kernel, 1: launcher) replaced."""
+    nb = source_nb(a)
+    cell = impl_cells(nb)[0]
+    assert cell.source.count("### BEGIN SOLUTION") == 2, "Part 1: a kernel region, a launcher region"
+    replace_solution(cell, body, region)
+    return nb
+
+
 def submit(root: Path, student: str, a: str, nb) -> None:
     d = root / "submitted" / student / a
     d.mkdir(parents=True, exist_ok=True)
@@ -260,6 +294,9 @@ def course(tmp_path_factory):
     submit(root, "killer", FIRST, fab_killer(FIRST))
     submit(root, "nosetup", FIRST, fab_nosetup(FIRST, victim))
     submit(root, "patcher", FIRST, fab_patcher(FIRST))
+    if KERNELS in ASSIGNMENTS:
+        submit(root, "unmasked", KERNELS, fab_kernel(KERNELS, 0, UNMASKED_KERNEL))
+        submit(root, "torchcopy", KERNELS, fab_kernel(KERNELS, 1, TORCH_LAUNCHER))
     run_tool("grade.py", "--root", str(root), "--cell-timeout", str(CELL_TIMEOUT_S))
     first_csv = (root / "grades.csv").read_text()
     run_tool("feedback.py", "--root", str(root))
@@ -317,7 +354,7 @@ def test_assignment_has_four_graded_parts_with_public_and_hidden_tests(a):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("a", ASSIGNMENTS)
+@pytest.mark.parametrize("a", GRADED)
 def test_source_scores_full_marks(course, a):
     r = row(course, a, "ref")
     assert r["status"] == "ok" and float(r["score"]) == float(r["max_score"]) > 0, r["parts"]
@@ -332,7 +369,7 @@ def test_released_stub_scores_zero(course, a):
     assert impl_parts and all(r["part_scores"][p] == 0 for p in impl_parts)
 
 
-@pytest.mark.parametrize("a", ASSIGNMENTS)
+@pytest.mark.parametrize("a", GRADED)
 def test_a_raising_part_scores_zero_and_the_rest_is_graded(course, a):
     r = row(course, a, "crash")
     lost = parts_after(source_nb(a), gid(impl_cells(source_nb(a))[0]))
@@ -410,6 +447,19 @@ def test_a_dead_kernel_keeps_earlier_parts(course):
             assert r["part_scores"][p] == r["part_max"][p], r["parts"]
     for p in parts_after(nb, "napkin"):
         assert r["part_scores"][p] == 0, r["parts"]
+
+
+@pytest.mark.skipif(KERNELS not in ASSIGNMENTS or importlib.util.find_spec("triton") is None,
+                    reason="no kernels assignment, or triton is not installed")
+@pytest.mark.parametrize("student", ["unmasked", "torchcopy"])
+def test_13_kernels_an_unmasked_or_unused_kernel_loses_only_part_1(course, student):
+    # unmasked: stores past the end (into spare room the test provides: the kernel survives);
+    # torchcopy: launches the kernel but returns a PyTorch result. Both lose Part 1 only.
+    r = row(course, KERNELS, student)
+    lost = parts_after(source_nb(KERNELS), gid(impl_cells(source_nb(KERNELS))[0]))
+    assert r["status"] == "ok" and r["flags"] == "", r
+    for part, score in r["part_scores"].items():
+        assert score == (0 if part in lost else r["part_max"][part]), (part, r["parts"])
 
 
 def test_every_submission_has_a_row(course):

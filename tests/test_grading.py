@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -10,6 +11,12 @@ import sys
 import pytest
 
 from labutils import grading
+
+# 13_kernels' answers use labutils.kernels, which needs Triton (Linux x86-64 wheels only).
+NO_TRITON = importlib.util.find_spec("triton") is None
+needs_triton = pytest.mark.skipif(NO_TRITON, reason="triton is not installed")
+WITH_ANSWERS = [pytest.param(a, marks=needs_triton) if a == "13_kernels" else a
+                for a in grading.ASSIGNMENTS]
 
 
 def test_seed_is_stable_and_depends_on_both_inputs():
@@ -30,7 +37,7 @@ def test_params_are_deterministic_and_vary_between_students(assignment):
     assert sum(o != a for o in others) >= 18, "parameters barely depend on the student id"
 
 
-@pytest.mark.parametrize("assignment", grading.ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", WITH_ANSWERS)
 def test_expected_answers_are_finite_and_positive(assignment):
     for sid in ("alice", "bob", "carol-2"):
         answers = grading.expected_answers(assignment, grading.student_params(sid, assignment))
@@ -61,6 +68,55 @@ def test_answers_04_min_dp_is_the_smallest_power_of_two_that_fits():
         assert model_state_bytes(int(p["n_params"]), zero_stage=3, dp=dp)["total"] <= mem
         if dp > 1:
             assert model_state_bytes(int(p["n_params"]), zero_stage=3, dp=dp // 2)["total"] > mem
+
+
+@needs_triton
+def test_answers_13_match_labutils_and_common_mistakes_miss():
+    import torch
+
+    from labutils.attention import score_matrix_bytes
+    from labutils.hardware import get
+    from labutils.kernels.matmul import arithmetic_intensity
+    from labutils.kernels.vector_add import bytes_moved
+
+    a = "13_kernels"
+    verdicts = set()
+    for sid in [f"s{i:03d}" for i in range(40)]:
+        p = grading.student_params(sid, a)
+        ans = grading.expected_answers(a, p)
+        gpu, dt = get(p["gpu"]), p["matmul_dtype"]
+        e = 4 if dt == "fp32" else 2
+        bm, bn, m, n = p["block_m"], p["block_n"], p["M"], p["N"]
+        intensity = arithmetic_intensity(bm, bn, p["block_k"], e)
+        assert ans["tile_intensity"] == intensity
+        assert ans["add_time_us"] == bytes_moved(p["n_elements"], torch.float16) / gpu.mem_bandwidth_bytes_per_s * 1e6
+        assert ans["programs"] == math.ceil(m / bm) * math.ceil(n / bn)
+        assert ans["attainable_tflops"] == min(gpu.peak_flops(dt), intensity * gpu.mem_bandwidth_bytes_per_s) / 1e12
+        assert ans["score_gb"] == score_matrix_bytes(p["seq_len"], p["n_heads"], 1, 2) / 1e9
+        assert ans["lse_mb"] == p["seq_len"] * p["n_heads"] * 4 / 1e6
+        ridge = gpu.ridge_point(dt)
+        verdicts.add(intensity > ridge)
+        mistakes = {
+            "add_time_us": [ans["add_time_us"] * 2 / 3,  # two reads, no write
+                            ans["add_time_us"] * 2],  # fp32, not fp16
+            "programs": [(m // bm) * (n // bn),  # rounded down: the ragged tiles left out
+                         m * n / (bm * bn)],
+            "tile_intensity": [intensity / 2,  # a multiply-add counted as one FLOP
+                               intensity * e],  # elements, not bytes
+            "attainable_tflops": [gpu.peak_flops(dt) / 1e12,  # always compute-bound
+                                  intensity * gpu.mem_bandwidth_bytes_per_s / 1e12,  # never
+                                  get(p["gpu"]).peak_flops("bf16" if dt == "fp32" else "fp32") / 1e12],
+            "score_gb": [ans["score_gb"] * 2, ans["score_gb"] / p["n_heads"]],  # fp32; one head
+            "lse_mb": [ans["lse_mb"] / 2, ans["lse_mb"] / p["n_heads"]],  # fp16 lse; one head
+        }
+        for name, wrongs in mistakes.items():
+            grading.check_answer(a, name, ans[name], student=sid)
+            for wrong in wrongs:
+                if wrong == ans[name]:
+                    continue  # not a mistake for these numbers (say, min() at the other branch)
+                with pytest.raises(AssertionError):
+                    grading.check_answer(a, name, wrong, student=sid)
+    assert verdicts == {True, False}, "some students are compute-bound, some memory-bound"
 
 
 def test_check_answer_accepts_within_tolerance_and_rejects_outside():
