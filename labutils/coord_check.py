@@ -29,7 +29,8 @@ import torch
 
 from labutils.markov import MarkovConfig, make_source
 from labutils.model import TransformerConfig
-from labutils.mup import OptimizerHyperparams, Parametrization, make_adamw
+from labutils.mup import (OptimizerHyperparams, Parametrization, check_widths, make_adamw,
+                          width_family_config)
 from labutils.train import sample_batch
 from labutils.validate import integer, number, positive
 
@@ -53,16 +54,7 @@ class CoordCheckConfig:
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.widths, tuple) or len(self.widths) < 2:
-            raise ValueError(f"widths must be a tuple of at least 2 widths, got {self.widths!r}")
-        for w in self.widths:
-            integer("widths[i]", w, 1)
-        if list(self.widths) != sorted(set(self.widths)):
-            raise ValueError(f"widths must be strictly increasing, got {self.widths!r}")
-        integer("n_heads", self.n_heads, 1)
-        for w in self.widths:
-            if w % self.n_heads:
-                raise ValueError(f"every width must be divisible by n_heads={self.n_heads}, got {w}")
+        check_widths(self.widths, self.n_heads)
         integer("n_layers", self.n_layers, 1)
         integer("vocab_size", self.vocab_size, 2, 4096)
         integer("seq_len", self.seq_len, 2)
@@ -80,10 +72,9 @@ class CoordCheckConfig:
         return self.widths[0] // self.n_heads
 
     def model_config(self, width: int) -> TransformerConfig:
-        """The GPT at ``width``: untied, bias-free (the lecture's advice), LayerNorm, GELU."""
-        return TransformerConfig(vocab_size=self.vocab_size, seq_len=self.seq_len, d_model=width,
-                                 n_layers=self.n_layers, n_heads=self.n_heads,
-                                 tied_embeddings=False, bias=False, name=f"d{width}")
+        """The GPT at ``width`` (:func:`labutils.mup.width_family_config`)."""
+        return width_family_config(width, n_heads=self.n_heads, n_layers=self.n_layers,
+                                   vocab_size=self.vocab_size, seq_len=self.seq_len)
 
 
 @dataclass(frozen=True)

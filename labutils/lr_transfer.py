@@ -28,8 +28,8 @@ import numpy as np
 
 from labutils.markov import MarkovConfig, make_source
 from labutils.model import TransformerConfig
-from labutils.mup import Parametrization, mup, sp
-from labutils.scaling.sweep import _provenance
+from labutils.mup import Parametrization, check_widths, mup, sp, width_family_config
+from labutils.scaling.sweep import cpu_provenance
 from labutils.train import TrainConfig, train
 from labutils.validate import integer
 
@@ -54,14 +54,7 @@ class TransferConfig:
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.widths, tuple) or len(self.widths) < 2:
-            raise ValueError(f"widths must be a tuple of at least 2 widths, got {self.widths!r}")
-        for w in self.widths:
-            integer("widths[i]", w, 1)
-            if w % self.n_heads:
-                raise ValueError(f"every width must be divisible by n_heads={self.n_heads}, got {w}")
-        if list(self.widths) != sorted(set(self.widths)):
-            raise ValueError(f"widths must be strictly increasing, got {self.widths!r}")
+        check_widths(self.widths, self.n_heads)
         if not isinstance(self.lr_log2, tuple) or len(self.lr_log2) < 3:
             raise ValueError(f"lr_log2 must be a tuple of at least 3 exponents, got {self.lr_log2!r}")
         for e in self.lr_log2:
@@ -82,9 +75,9 @@ class TransferConfig:
         return sp(base, head) if name == "SP" else mup(base, head)
 
     def model_config(self, width: int) -> TransformerConfig:
-        return TransformerConfig(vocab_size=self.vocab_size, seq_len=self.seq_len, d_model=width,
-                                 n_layers=self.n_layers, n_heads=self.n_heads,
-                                 tied_embeddings=False, bias=False, name=f"d{width}")
+        """The GPT at ``width`` (:func:`labutils.mup.width_family_config`)."""
+        return width_family_config(width, n_heads=self.n_heads, n_layers=self.n_layers,
+                                   vocab_size=self.vocab_size, seq_len=self.seq_len)
 
 
 # A sweep small enough for a test and for the notebook (20 runs, about 15 s on 2 cores): a 4×
@@ -125,7 +118,7 @@ def run_sweep(config: TransferConfig = TransferConfig(), *, threads: int = 0,
         "loss": losses,
     }
     if command:
-        record["provenance"] = _provenance(time.perf_counter() - t0, command)
+        record["provenance"] = cpu_provenance(time.perf_counter() - t0, command)
     return record
 
 

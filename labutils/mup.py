@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from labutils.model import TransformerConfig
 from labutils.validate import integer, number, positive
 
 LAYER_KINDS = ("embedding", "hidden", "residual_out", "readout")
@@ -387,3 +388,28 @@ def adam_update_size(width: int, lr: float, *, same_input: bool = True, seed: in
     x_new = x[:, None] if same_input else torch.randn(width, 256, generator=gen)  # (n, k)
     with torch.no_grad():
         return (w @ x_new).abs().mean().item()  # w started at 0, so w = ΔW
+
+
+def check_widths(widths: tuple[int, ...], n_heads: int) -> tuple[int, ...]:
+    """A family of widths for a width experiment: a tuple of at least 2 strictly increasing
+    d_model values, each divisible by ``n_heads``. The first is the base (proxy) width."""
+    integer("n_heads", n_heads, 1)
+    if not isinstance(widths, tuple) or len(widths) < 2:
+        raise ValueError(f"widths must be a tuple of at least 2 widths, got {widths!r}")
+    for w in widths:
+        integer("widths[i]", w, 1)
+        if w % n_heads:
+            raise ValueError(f"every width must be divisible by n_heads={n_heads}, got {w}")
+    if list(widths) != sorted(set(widths)):
+        raise ValueError(f"widths must be strictly increasing, got {widths!r}")
+    return widths
+
+
+def width_family_config(width: int, *, n_heads: int, n_layers: int, vocab_size: int,
+                        seq_len: int) -> TransformerConfig:
+    """The GPT of a width experiment at ``width``: a fixed head count (so the head size grows
+    with width and the attention scale matters), untied embeddings (muP's embedding and readout
+    are different layers), no biases (the lecture's advice), LayerNorm, GELU."""
+    return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, d_model=width,
+                             n_layers=n_layers, n_heads=n_heads, tied_embeddings=False,
+                             bias=False, name=f"d{width}")

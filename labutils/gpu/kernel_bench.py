@@ -134,11 +134,6 @@ def bench_kernels(rehearse: bool = False) -> dict[str, Any]:
             "flops_note": "flash FLOPs: causal forward = 0.5·4·H·T²·D; matmul 2n³"}
 
 
-def bench_kernels_gpu() -> dict[str, Any]:
-    """The GPU recording (registered in labutils.gpu.bench.BENCHMARKS as "kernels")."""
-    return bench_kernels(rehearse=False)
-
-
 #: The issue's performance goals, checked on a recording by :func:`goals_met`.
 GOALS = {
     "flash_fwd_within_1.5x_of_sdpa_at_4k": "Triton FlashAttention forward ≥ 1/1.5 of the SDPA "

@@ -28,8 +28,3 @@ def check_tensor(name: str, t: object, ndim: int | None = None,
         raise ValueError(f"{name} must be on {device().type} "
                          f"({'interpreter' if interpreted() else 'compiled'} kernels), got {t.device}")
     return t
-
-
-def next_power_of_2(n: int) -> int:
-    """Smallest power of two >= n (Triton's tl.arange needs power-of-two lengths)."""
-    return 1 << max(0, (n - 1).bit_length())

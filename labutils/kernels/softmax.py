@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from labutils.kernels._checks import check_tensor, next_power_of_2
+from labutils.kernels._checks import check_tensor
 
 MAX_COLS = 65536  # one row must fit in a program's registers/shared memory
 
@@ -40,7 +40,7 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     if not 1 <= cols <= MAX_COLS:
         raise ValueError(f"x must have 1 to {MAX_COLS} columns, got {cols}")
     out = torch.empty_like(x)
-    softmax_kernel[(rows,)](out, x, x.stride(0), out.stride(0), cols, BLOCK=next_power_of_2(cols))
+    softmax_kernel[(rows,)](out, x, x.stride(0), out.stride(0), cols, BLOCK=triton.next_power_of_2(cols))
     return out
 
 

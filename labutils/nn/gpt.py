@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from labutils.model import TransformerConfig
-from labutils.mup import Parametrization, layer_hyperparams, layer_kind
+from labutils.mup import Parametrization, hyperparam_table, layer_kind, sp
 
 ATTN_IMPLS = ("math", "sdpa")
 _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8)
@@ -180,10 +180,10 @@ class GPT(nn.Module):
         if cfg.tied_embeddings:
             raise ValueError("a parametrization needs tied_embeddings=False: muP treats the "
                              "embedding (input) and the readout (output) as different layers")
-        table = {k: layer_hyperparams(k, param, cfg.d_model, cfg.n_layers)
-                 for k in ("embedding", "hidden", "residual_out", "readout")}
-        sp_std = {"embedding": 0.02, "hidden": 0.02, "readout": 0.02,
-                  "residual_out": 0.02 / math.sqrt(2 * cfg.n_layers)}  # what __init__ drew
+        table = hyperparam_table(param, cfg.d_model, cfg.n_layers)
+        # What __init__ drew: the SP table (GPT-2's 0.02, and 0.02/√(2L) for residual outputs).
+        sp_std = {k: h.init_std for k, h in
+                  hyperparam_table(sp(cfg.d_model, cfg.head_dim), cfg.d_model, cfg.n_layers).items()}
         for name, p in self.named_parameters():
             kind = layer_kind(name, p)
             if p.ndim < 2 and not name.startswith(("tok_emb.", "pos_emb.")):

@@ -136,7 +136,7 @@ def run_sweep(widths: tuple[int, ...] = DEFAULT_WIDTHS,
         "train": {"batch_size": batch_size, "lr": lr, "seed": seed, "train_tokens": int(data.numel()),
                   "eval_batches": eval_batches, "schedule": "AdamW, 5% warm-up, cosine to 10%",
                   "threads": threads},
-        "provenance": _provenance(time.perf_counter() - t0, command),
+        "provenance": cpu_provenance(time.perf_counter() - t0, command),
         "runs": [asdict(r) for r in runs],
     }
 
@@ -151,7 +151,8 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _provenance(wall_s: float, command: str) -> dict:
+def cpu_provenance(wall_s: float, command: str) -> dict:
+    """Where and how a CPU recording was made: command, date, versions, CPU, wall time."""
     return {
         "command": command,
         "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
