@@ -27,24 +27,30 @@ def html_table(rows: list[dict[str, str]]) -> str:
 
 
 def lr_by_width_png(base_width: int, base_head_dim: int, n_layers: int,
-                    opt: OptimizerHyperparams, max_width: int = 16384) -> bytes:
-    """PNG of each layer kind's AdamW LR and init std against target width, SP vs muP."""
+                    opt: OptimizerHyperparams, target_width: int | None = None,
+                    max_width: int = 16384) -> bytes:
+    """PNG of the hidden and readout AdamW LR and effective init scale (std × multiplier)
+    against target width under muP, with SP's single flat value for every layer, and the
+    chosen target width marked."""
     widths = np.unique(np.geomspace(base_width, max(max_width, 2 * base_width), 24).astype(int))
     fig = Figure(figsize=(9, 3.2))
     ax_lr, ax_std = fig.subplots(1, 2)
-    for name, p in (("SP", sp(base_width, base_head_dim)),
-                    ("muP", mup(base_width, base_head_dim, zero_init=False))):
-        tables = [hyperparam_table(p, int(wd), n_layers, opt) for wd in widths]
-        style = "--" if name == "SP" else "-"
-        for i, kind in enumerate(("hidden", "readout")):
-            ax_lr.plot(widths, [t[kind].lr for t in tables], style, color=f"C{i}",
-                       label=f"{name} {kind}")
-            ax_std.plot(widths, [t[kind].init_std * t[kind].multiplier for t in tables], style,
-                        color=f"C{i}", label=f"{name} {kind}")
-    ax_lr.set(xscale="log", yscale="log", xlabel="target width d_model", ylabel="AdamW LR",
-              title="learning rate by width")
-    ax_std.set(xscale="log", yscale="log", xlabel="target width d_model",
-               ylabel="init std × multiplier", title="effective init scale by width")
+    muP = [hyperparam_table(mup(base_width, base_head_dim, zero_init=False), int(wd), n_layers, opt)
+           for wd in widths]
+    for i, kind in enumerate(("hidden", "readout")):
+        ax_lr.plot(widths, [t[kind].lr for t in muP], color=f"C{i}", label=f"muP {kind}")
+        ax_std.plot(widths, [t[kind].init_std * t[kind].multiplier for t in muP], color=f"C{i}",
+                    label=f"muP {kind}")
+    # SP gives hidden and readout the same LR and the same std at every width: one line each.
+    sp_table = hyperparam_table(sp(base_width, base_head_dim), base_width, n_layers, opt)
+    ax_lr.axhline(sp_table["hidden"].lr, color="k", ls="--", lw=1, label="SP, every layer")
+    ax_std.axhline(sp_table["hidden"].init_std, color="k", ls="--", lw=1, label="SP, every layer")
+    for ax in (ax_lr, ax_std):
+        if target_width is not None:
+            ax.axvline(target_width, color="gray", lw=0.8, ls=":")
+        ax.set(xscale="log", yscale="log", xlabel="target width d_model")
+    ax_lr.set(ylabel="AdamW LR", title="learning rate by width")
+    ax_std.set(ylabel="init std × multiplier", title="effective init scale by width")
     ax_lr.legend(fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -83,7 +89,7 @@ def mup_explorer() -> w.Widget:
         ratio = target.value / base.value
         text.value = (f"<b>{kind.value}</b>, ñ = {ratio:.3g}, b̃ = {b_ratio.value:g}, "
                       f"d̃ = {d_ratio.value:.3g}<br>" + html_table(rows))
-        image.value = lr_by_width_png(base.value, head_dim, layers.value, opt)
+        image.value = lr_by_width_png(base.value, head_dim, layers.value, opt, target.value)
 
     controls = [base, target, heads, layers, lr, b_ratio, d_ratio, alpha]
     for c in controls + [kind, zero]:
