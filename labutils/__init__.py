@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 __version__ = "0.1.0"
+
+_IMPORTED_AT_S = time.perf_counter()
+
+
+def seconds_since_import() -> float:
+    """Wall-clock seconds since ``labutils`` was first imported in this process.
+
+    Every chapter imports labutils in its first cell and glues this value in its last one, so the
+    "Runtime" line at the top of each page is the time the page took to execute, measured, not typed.
+    """
+    return time.perf_counter() - _IMPORTED_AT_S
 
 
 def seed_everything(seed: int = 0) -> None:
