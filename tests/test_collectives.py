@@ -177,3 +177,37 @@ def test_bad_input():
         C.Link("x", 0.0, 1e-6, "test")
     with pytest.raises(ValueError, match="impl"):
         C._all_reduce_by("nccl")
+
+
+def _free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it; never a hard-coded one)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("world_size", [3, 4])
+def test_ring_collectives_under_torchrun(world_size):
+    """The ring collectives run unchanged under torchrun (env:// rendezvous, gloo on CPU).
+
+    Three or more ranks is where unbatched isend/irecv can deadlock under NCCL; the sends and
+    receives are batched (``batch_isend_irecv``) and here every rank must finish with the exact
+    sums (float64 sums of small integers are exact).
+    """
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+           "--nproc-per-node", str(world_size), "--master-addr", "127.0.0.1",
+           "--master-port", str(_free_port()), "-m", "labutils.parallel.run", "ring_collectives",
+           "--timeout-s", "60"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import re
+
+    found = re.findall(rf"\[rank (\d+)/{world_size}\] ring_collectives: (-?\d+\.\d+(?:e[+-]?\d+)?)",
+                       proc.stdout)
+    assert sorted(int(r) for r, _ in found) == list(range(world_size)), proc.stdout
+    assert all(float(err) == 0.0 for _, err in found), proc.stdout

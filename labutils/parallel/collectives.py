@@ -144,20 +144,25 @@ def count_traffic() -> Iterator[Traffic]:
 def _exchange(send: torch.Tensor | None, dst: int, recv: torch.Tensor | None, src: int) -> None:
     """Send ``send`` to ``dst`` while receiving ``recv`` from ``src`` (either may be None/empty).
 
-    Posting both before waiting avoids the deadlock of every rank blocking in ``send`` at once.
+    Both are posted together with ``dist.batch_isend_irecv`` before waiting. Separate
+    ``isend``/``irecv`` calls are enough under gloo, but NCCL may block a send until its receive
+    is posted, so a ring of three or more ranks can deadlock; NCCL's maintainers advise grouping
+    each send with its receive (https://github.com/NVIDIA/nccl/issues/479), which is what
+    ``batch_isend_irecv`` does (one NCCL group per call).
     """
-    reqs = []
+    ops = []
     if send is not None and send.numel() > 0:
-        reqs.append(dist.isend(send, dst))
+        ops.append(dist.P2POp(dist.isend, send, dst))
         for t in _ACTIVE:
             t.sent_bytes += send.numel() * send.element_size()
             t.messages_sent += 1
     if recv is not None and recv.numel() > 0:
-        reqs.append(dist.irecv(recv, src))
+        ops.append(dist.P2POp(dist.irecv, recv, src))
         for t in _ACTIVE:
             t.received_bytes += recv.numel() * recv.element_size()
-    for r in reqs:
-        r.wait()
+    if ops:
+        for req in dist.batch_isend_irecv(ops):
+            req.wait()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -70,3 +70,28 @@ def ring_all_reduce_check(numel: int = 1_000_003) -> float:
     ring_all_reduce(ours)
     dist.all_reduce(reference)
     return (ours - reference).abs().max().item()
+
+
+def ring_collectives_check(numel: int = 1001) -> float:
+    """Run our ring all-reduce, reduce-scatter and all-gather and return the largest error.
+
+    The expected values need no communication: rank r holds ``(r+1)·[0..n)``, so the sum is
+    ``p(p+1)/2·[0..n)``; the gather of ``[r, r, r]`` is ``[0,0,0, 1,1,1, ...]``. ``numel`` = 1001
+    is not divisible by 2, 3 or 4, so the ring's chunks have unequal sizes. Runs under torchrun
+    (``python -m labutils.parallel.run ring_collectives``) with gloo or NCCL.
+    """
+    from labutils.parallel.collectives import (chunk_bounds, ring_all_gather, ring_all_reduce,
+                                               ring_reduce_scatter)
+
+    rank, p = dist.get_rank(), dist.get_world_size()
+    dev = rank_device()
+    x = torch.arange(numel, dtype=torch.float64, device=dev) * (rank + 1)  # (n,)
+    total = torch.arange(numel, dtype=torch.float64, device=dev) * (p * (p + 1) / 2)  # (n,)
+    a, b = chunk_bounds(numel, p)[rank]
+    errors = [(ring_reduce_scatter(x) - total[a:b]).abs().max().item() if b > a else 0.0]
+    gathered = ring_all_gather(torch.full((3,), float(rank), dtype=torch.float64, device=dev))
+    expected = torch.arange(p, dtype=torch.float64, device=dev).repeat_interleave(3)  # (3p,)
+    errors.append((gathered - expected).abs().max().item())
+    ring_all_reduce(x)
+    errors.append((x - total).abs().max().item())
+    return max(errors)

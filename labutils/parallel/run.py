@@ -27,6 +27,7 @@ DEMOS: dict[str, Callable[..., Any]] = {
     "whoami": demos.whoami,
     "ring_exchange": demos.ring_exchange,
     "ring_all_reduce": demos.ring_all_reduce_check,  # Chapter 5: our ring vs dist.all_reduce
+    "ring_collectives": demos.ring_collectives_check,  # Chapter 5: all three ring collectives
 }
 
 
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> Any:
                             timeout=datetime.timedelta(seconds=args.timeout_s))
     try:
         result = DEMOS[args.demo]()
-        print(f"[rank {dist.get_rank()}/{dist.get_world_size()}] {args.demo}: {result}", flush=True)
+        # one write per line: ranks share stdout, and print's separate newline write interleaves
+        line = f"[rank {dist.get_rank()}/{dist.get_world_size()}] {args.demo}: {result}\n"
+        print(line, end="", flush=True)
         return result
     finally:
         dist.destroy_process_group()
