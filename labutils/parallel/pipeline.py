@@ -112,7 +112,8 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
     """One training step of ``schedule`` ("afab" or "1f1b") on this rank's stage.
 
     Returns ``{"stage", "grads": name → gradient for this stage's parameters, "loss": mean loss
-    over micro-batches (last stage, else None), "order": [str(op)] as executed, "peak_in_flight":
+    over micro-batches (last stage, else None), "executed": [(rank, "F" or "B", micro-batch,
+    start_s, end_s)] appended as each forward/backward finishes, "peak_in_flight":
     most micro-batches whose activations were held at once, "saved_bytes": bytes autograd saved
     per micro-batch (first one), "events": [Event] with perf_counter seconds (forward, backward,
     and "wait" for blocking receives), "sends": point-to-point messages sent}``.
@@ -130,7 +131,7 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
     held: dict[int, tuple[torch.Tensor | None, torch.Tensor]] = {}  # k -> (input, output/loss)
     pending: list[tuple[dist.Work, torch.Tensor]] = []  # isends in flight, and their buffers
     events: list[Event] = []
-    order: list[str] = []
+    executed: list[tuple[int, str, int, float, float]] = []  # what really ran, when
     peak, loss_sum, saved_bytes, sends = 0, 0.0, [], 0
 
     def receive(src: int, tag: int, name: str) -> torch.Tensor:
@@ -168,7 +169,9 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
             seen_storages.clear()
             with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda t: t):
                 out = stage(x, tgt[k] if stage.last else None)
-            events.append(Event(s, "forward", str(op), t0, time.perf_counter()))
+            t1 = time.perf_counter()
+            events.append(Event(s, "forward", str(op), t0, t1))
+            executed.append((s, "F", k, t0, t1))
             if stage.last:
                 loss_sum += out.item() / m
             else:
@@ -182,16 +185,18 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
                 (out / m).backward()  # the mean over micro-batches
             else:
                 out.backward(grad)
-            events.append(Event(s, "backward", str(op), t0, time.perf_counter()))
+            t1 = time.perf_counter()
+            events.append(Event(s, "backward", str(op), t0, t1))
+            executed.append((s, "B", k, t0, t1))
             if not stage.first:
                 send(x.grad, s - 1, 2 * k + 1)
-        order.append(str(op))
         peak = max(peak, len(held))
     for work, _ in pending:
         work.wait()
     _sync_tied_embedding(model, stage, p)
     grads = {n: q.grad.detach().clone() for n, q in model.named_parameters() if q.grad is not None}
-    return {"stage": s, "grads": grads, "loss": loss_sum if stage.last else None, "order": order,
+    return {"stage": s, "grads": grads, "loss": loss_sum if stage.last else None,
+            "executed": executed,
             "peak_in_flight": peak, "saved_bytes": saved_bytes[0], "events": events, "sends": sends}
 
 
