@@ -78,13 +78,15 @@ def test_param_count_per_rank_matches_formula(name):
 
 
 def test_dtensor_parallelize_module_agrees():
-    """PyTorch's own engine (DTensor ColwiseParallel/RowwiseParallel) on a CPU mesh."""
-    pytest.importorskip("torch.distributed.tensor.parallel")
+    """PyTorch's own engine (DTensor ColwiseParallel/RowwiseParallel) on a CPU mesh.
+
+    Skipped only where this torch lacks the module; it runs on
+    CPU with gloo here (DESIGN.md, pitfalls), so any error in the launch is a real failure.
+    """
+    pytest.importorskip("torch.distributed.tensor.parallel",
+                        reason="this torch has no torch.distributed.tensor.parallel")
     case = TP.TPCase(CFGS["gpt2-like"], "mlp")
-    try:
-        dt = launch(TP.dtensor_mlp_worker, 2, case, timeout_s=60)
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"DTensor tensor parallelism does not run on CPU gloo here: {exc!s:.200}")
+    dt = launch(TP.dtensor_mlp_worker, 2, case, timeout_s=60)
     ours = _run(case, 2, False)
     for r_dt, r_ours in zip(dt, ours):
         assert (r_dt["out"] - r_ours["out"]).abs().max().item() < TOL
