@@ -1,6 +1,9 @@
 """nbgrader preprocessors of this course (loaded by exercises/nbgrader_config.py).
 
-* :class:`StudentExecute` replaces nbgrader's ``Execute`` in ``autograde``:
+* :class:`StudentExecute` replaces nbgrader's ``Execute`` in ``autograde``. Its run only
+  *collects* what the clean grader (``clean_check.py``) scores: the test cells run their public
+  tests only (hidden regions are removed before the kernel starts), and a last cell added by the
+  grader prints the ``answer_*`` values as JSON (:data:`COLLECTOR`). Also:
   - it starts each submission's kernel with ``LABUTILS_STUDENT_ID=<student>``, the name of the
     submission folder (``submitted/<student>/<assignment>/``), which ``labutils.grading`` reads
     once at import to draw that student's numbers. The notebook's ``MY_ID`` is ignored then.
@@ -29,6 +32,7 @@ import re
 import time
 from typing import Any
 
+import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
@@ -38,6 +42,28 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 
 ENV_STUDENT_ID = "LABUTILS_STUDENT_ID"  # must match labutils.grading.ENV_STUDENT_ID
+COLLECT_MARKER = "@@collected-answers@@ "  # the line grade.py reads back (see COLLECTOR)
+# Run after the student's last cell: prints the ``answer_*`` values as JSON. Only exact ints and
+# finite floats are collected (NumPy scalars are converted); anything else is listed as rejected.
+# The clean grader (clean_check.py) checks them again: JSON can carry plain numbers only.
+COLLECTOR = f"""# Added by the grader: the answers it takes out of this notebook.
+def _lab_collect(ns):
+    import json, math
+    answers, rejected = {{}}, {{}}
+    for k, v in sorted(ns.items()):
+        if not k.startswith("answer_"):
+            continue
+        t = type(v)
+        if t.__module__ == "numpy" and t.__name__ in ("float64", "float32", "int64", "int32"):
+            v = v.item()
+            t = type(v)
+        if t is int or (t is float and math.isfinite(v)):
+            answers[k] = v
+        else:
+            rejected[k] = f"got {{t.__module__}}.{{t.__qualname__}}" + ("" if t is not float else f" {{v}}")
+    print({COLLECT_MARKER!r} + json.dumps({{"answers": answers, "rejected": rejected}}))
+_lab_collect(globals())
+"""
 SETUP_ID = "setup"  # grade_id of the locked cell that prints "student id: <id>"
 ID_LINE = re.compile(r"^student id: (.*)$", re.MULTILINE)
 
@@ -45,6 +71,19 @@ ID_LINE = re.compile(r"^student id: (.*)$", re.MULTILINE)
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
+
+
+def strip_hidden(source: str) -> str:
+    """``source`` without its ``### BEGIN/END HIDDEN TESTS`` regions."""
+    kept, inside = [], False
+    for line in source.split("\n"):
+        if line.strip() == "### BEGIN HIDDEN TESTS":
+            inside = True
+        elif line.strip() == "### END HIDDEN TESTS":
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept).rstrip() + ("\n# (hidden tests: run by the clean grader)" if source != "\n".join(kept) else "")
 
 
 def check_identity(nb: NotebookNode, student: str, *, required: bool = True) -> bool:
@@ -89,6 +128,10 @@ class StudentExecute(Execute):
         os.environ[ENV_STUDENT_ID] = str(student)  # the kernel inherits it when it starts
         self._deadline = None  # starts with the first code cell (kernel start-up not counted)
         self._dead = False
+        for cell in nb.cells:  # hidden tests run in the clean grader, never in this kernel
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                cell.source = strip_hidden(cell.source)
+        nb.cells.append(nbformat.v4.new_code_cell(COLLECTOR))
         try:
             nb, resources = super().preprocess(nb, resources, km=km)
         finally:

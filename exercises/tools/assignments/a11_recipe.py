@@ -59,7 +59,6 @@ assert wsd(50, 100, 1.0, 10, 20) == 1.0
 assert abs(wsd(99, 100, 1.0, 10, 20, min_lr_ratio=0.1) - 0.1) < 1e-12
 ### BEGIN HIDDEN TESTS
 from labutils.schedules import wsd as _ref_wsd
-assert not grading.labutils_references(wsd), "Part 1 must not call labutils"
 for _total, _warm, _decay in ((100, 10, 20), (1000, 0, 500), (37, 3, 34), (10, 1, 1)):
     for _cool in ("linear", "1-sqrt"):
         for _floor in (0.0, 0.1):
@@ -93,7 +92,6 @@ assert candidate_probability(0.0, 14, 8) == 0.0
 assert abs(candidate_probability(0.3, 1, 1) - 0.3) < 1e-12
 ### BEGIN HIDDEN TESTS
 from labutils.data_quality import lsh_candidate_probability as _ref_p
-assert not grading.labutils_references(candidate_probability), "Part 2 must not call labutils"
 for _b in (1, 5, 14, 20, 50):
     for _r in (1, 2, 8, 13):
         for _s in (0.05, 0.3, 0.5, 0.72, 0.75, 0.9, 0.99):

@@ -103,17 +103,10 @@ _y = scaled_relu(_xbuf[:3000], 2.5)
 assert isinstance(_y, torch.Tensor) and _y.shape == (3000,) and _y.dtype == torch.float32
 torch.testing.assert_close(_y, 2.5 * torch.relu(_xbuf[:3000]))
 ### BEGIN HIDDEN TESTS
-import inspect as _inspect
-
-assert isinstance(scaled_relu_kernel, triton.runtime.KernelInterface), \\
+# The kernel and the launcher run in the student's process (student_process: the grader's
+# handle on it); these checks run in the grader's own.
+assert student_process.eval("isinstance(scaled_relu_kernel, triton.runtime.KernelInterface)") is True, \\
     "scaled_relu_kernel must be a @triton.jit function"
-_fn = scaled_relu_kernel
-for _ in range(4):  # a JITFunction (or an autotuner around one) keeps the Python function in .fn
-    _fn = _fn if _inspect.isfunction(_fn) else getattr(_fn, "fn", None)
-assert _inspect.isfunction(_fn), "scaled_relu_kernel must be a @triton.jit function"
-for _f in (_fn, scaled_relu):
-    assert not grading.labutils_references(_f), "Part 1 must not call labutils"
-
 
 def _ref_relu(_x, _alpha):
     return (_alpha * torch.relu(_x.float())).to(_x.dtype)
@@ -150,32 +143,36 @@ for _dtype in (torch.float32, torch.float16):
                                        msg=lambda _m: f"{_where}: {_m}")
 
 
+# The launch spy: in the student's process, scaled_relu_kernel is swapped for a spy that counts
+# launches and runs a kernel adding 1000, so the result shows whether the kernel's output is used.
+_SPY = """
 @triton.jit
-def _marked_kernel(x_ptr, out_ptr, n_elements, alpha, BLOCK: tl.constexpr):
+def _lab_marked_kernel(x_ptr, out_ptr, n_elements, alpha, BLOCK: tl.constexpr):
     _k = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _v = tl.load(x_ptr + _k, mask=_k < n_elements, other=0.0)
     tl.store(out_ptr + _k, alpha * tl.maximum(_v, 0.0) + 1000.0, mask=_k < n_elements)
 
 
-class _LaunchSpy:
-    """Stands in for scaled_relu_kernel: counts launches and runs _marked_kernel instead."""
-
+class _LabLaunchSpy:
     def __init__(self):
         self.launches = 0
 
     def __getitem__(self, grid):
         self.launches += 1
-        return _marked_kernel[grid]
+        return _lab_marked_kernel[grid]
 
 
-_student_kernel, _spy = scaled_relu_kernel, _LaunchSpy()
+_lab_student_kernel, _lab_spy = scaled_relu_kernel, _LabLaunchSpy()
+scaled_relu_kernel = _lab_spy
+"""
 _x = torch.randn(4099 + _PAD, generator=_g).to(DEVICE)[:4099]
-scaled_relu_kernel = _spy
+student_process.exec(_SPY)
 try:
     _y = scaled_relu(_x, 1.5)
+    _launches = student_process.eval("_lab_spy.launches")
 finally:
-    scaled_relu_kernel = _student_kernel
-assert _spy.launches >= 1, "scaled_relu must launch scaled_relu_kernel[grid](...)"
+    student_process.exec("scaled_relu_kernel = _lab_student_kernel")
+assert type(_launches) is int and _launches >= 1, "scaled_relu must launch scaled_relu_kernel[grid](...)"
 assert torch.allclose(_y, 1.5 * torch.relu(_x) + 1000.0), \\
     "scaled_relu must return what scaled_relu_kernel computed, for every element"
 ### END HIDDEN TESTS
@@ -208,7 +205,6 @@ assert abs(tile_intensity(64, 64, 128, 2) - 32.0) < 1e-9
 assert abs(tile_intensity(128, 128, 32, 4) - 32.0) < 1e-9
 ### BEGIN HIDDEN TESTS
 from labutils.kernels.matmul import arithmetic_intensity as _ref_intensity
-assert not grading.labutils_references(tile_intensity), "Part 2 must not call labutils"
 for _bm in (16, 32, 64, 128, 256):
     for _bn in (16, 32, 64, 128, 256, 512):
         for _bk in (16, 32, 64, 128):
