@@ -34,8 +34,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from labutils.validate import non_negative, positive_int
 from labutils.model import TransformerConfig, count_params
+from labutils.tables import markdown_table
+from labutils.validate import integer, non_negative, positive, positive_int
 
 FLOPS_PER_MAC = 2  # one multiply + one add
 
@@ -174,15 +175,28 @@ def head_flops(cfg: TransformerConfig, batch: int, seq_len: int) -> int:
 
 
 def format_flops_table(rows: Sequence[FlopRow], *, n_layers: int | None = None) -> str:
-    """The block table as plain text (with a total; ×n_layers when given)."""
-    from tabulate import tabulate
+    """The block table as a Markdown table (with a total; ×n_layers when given).
 
-    body = [(r.name, r.inputs, r.output, f"{r.flops:,}" if r.flops else "- (not a matmul)") for r in rows]
-    total = sum(r.flops for r in rows)
-    body.append(("total per block", "", "", f"{total:,}"))
+    Rendered by :func:`labutils.tables.markdown_table`, the course's one table helper, so the
+    chapter needs no table package at run time. Show it with ``IPython.display.Markdown``.
+    """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or not rows:
+        raise TypeError(f"rows must be a non-empty sequence of FlopRow (from block_flops_table), got {rows!r:.80}")
+    for i, r in enumerate(rows):
+        if not isinstance(r, FlopRow):
+            raise TypeError(f"rows[{i}] must be a FlopRow, got {type(r).__name__}")
     if n_layers is not None:
-        body.append((f"× {n_layers} blocks", "", "", f"{total * n_layers:,}"))
-    return tabulate(body, headers=("computation", "inputs", "output", "forward FLOPs"), disable_numparse=True)
+        positive_int("n_layers", n_layers)
+
+    def row(name: str, inputs: str, output: str, flops: str) -> dict[str, str]:
+        return {"computation": name, "inputs": inputs, "output": output, "forward FLOPs": flops}
+
+    body = [row(r.name, r.inputs, r.output, f"{r.flops:,}" if r.flops else "- (not a matmul)") for r in rows]
+    total = sum(r.flops for r in rows)
+    body.append(row("total per block", "", "", f"{total:,}"))
+    if n_layers is not None:
+        body.append(row(f"× {n_layers} blocks", "", "", f"{total * n_layers:,}"))
+    return markdown_table(body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +309,8 @@ def attention_share_curve(
     cfg: TransformerConfig, seq_lens: Sequence[int], *, causal: bool = False
 ) -> list[float]:
     """:func:`attention_share` for each sequence length in ``seq_lens`` (for plots)."""
+    if isinstance(seq_lens, (str, bytes)) or not isinstance(seq_lens, Sequence) or not seq_lens:
+        raise TypeError(f"seq_lens must be a non-empty sequence of ints >= 1 (tokens), got {seq_lens!r:.80}")
     return [attention_share(cfg, T, causal=causal) for T in seq_lens]
 
 
@@ -315,15 +331,16 @@ def crossover_seq_len(cfg: TransformerConfig) -> float:
 
 def training_flops(n_params: float, n_tokens: float) -> float:
     """Total training compute C ≈ 6·N·D in FLOPs (lecture 000_f52c65b7512ce437.txt; Kaplan et al.
-    2020, Sec. 2.1). ``n_params`` parameters, ``n_tokens`` training tokens."""
-    N = non_negative("n_params", n_params)
-    D = non_negative("n_tokens", n_tokens)
+    2020, Sec. 2.1). ``n_params`` parameters, ``n_tokens`` training tokens, both finite and > 0:
+    a run without parameters or tokens is not a training run."""
+    N = positive("n_params", n_params)
+    D = positive("n_tokens", n_tokens)
     return 6.0 * N * D
 
 
 def training_compute(cfg: TransformerConfig, n_tokens: float, *, attention: bool = True) -> float:
-    """Training FLOPs for ``n_tokens`` tokens of ``cfg``: :func:`flops_per_token` × tokens."""
-    D = non_negative("n_tokens", n_tokens)
+    """Training FLOPs for ``n_tokens`` tokens (finite, > 0) of ``cfg``: :func:`flops_per_token` × tokens."""
+    D = positive("n_tokens", n_tokens)
     return flops_per_token(cfg, training=True, attention=attention) * D
 
 
@@ -332,10 +349,10 @@ def six_nd_error(cfg: TransformerConfig, n_params: float | None = None) -> float
     (:func:`flops_per_token`): (6N − exact) / exact. Negative means 6N underestimates.
 
     N is ``count_params(cfg)`` unless ``n_params`` is given (e.g. a :class:`~labutils.model.Preset`'s
-    ``count()``, which includes parameters the config cannot express).
+    ``count()``, which includes parameters the config cannot express); it must be finite and > 0.
     """
     exact = flops_per_token(cfg, training=True, attention=True)
-    N = float(count_params(cfg)) if n_params is None else non_negative("n_params", n_params)
+    N = float(count_params(cfg)) if n_params is None else positive("n_params", n_params)
     return (6.0 * N - exact) / exact
 
 
@@ -376,7 +393,9 @@ def measure_gpt_flops(
     B, T = positive_int("batch", batch), positive_int("seq_len", seq_len)
     if T > cfg.seq_len:
         raise ValueError(f"seq_len must be <= cfg.seq_len={cfg.seq_len}, got {T}")
-    gen = torch.Generator().manual_seed(seed)
+    if not isinstance(backward, bool):
+        raise TypeError(f"backward must be a bool, got {backward!r}")
+    gen = torch.Generator().manual_seed(integer("seed", seed, 0))
     model = GPT(cfg, attn_impl=attn_impl)
     idx = torch.randint(0, cfg.vocab_size, (B, T), generator=gen)
 
@@ -395,6 +414,8 @@ def measure_linear_flops(n_rows: int, d_in: int, d_out: int, *, bias: bool = Tru
 
     for name, v in (("n_rows", n_rows), ("d_in", d_in), ("d_out", d_out)):
         positive_int(name, v)
+    if not isinstance(bias, bool):
+        raise TypeError(f"bias must be a bool, got {bias!r}")
     layer = torch.nn.Linear(d_in, d_out, bias=bias)
     x = torch.randn(n_rows, d_in, requires_grad=True)
     out: list[torch.Tensor] = []

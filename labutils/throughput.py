@@ -11,6 +11,7 @@ and the allowed range. Peak FLOP/s always comes from :mod:`labutils.hardware`, n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labutils import hardware
@@ -19,6 +20,7 @@ from labutils.validate import fraction, non_negative, number, positive, positive
 
 S_PER_HOUR = 3600.0
 S_PER_DAY = 86_400.0
+S_PER_YEAR = 365.25 * S_PER_DAY  # a Julian year
 J_PER_KWH = 3.6e6
 J_PER_MWH = 3.6e9
 PETAFLOP_S_DAY_FLOPS = 1e15 * S_PER_DAY  # one petaFLOP/s sustained for a day = 8.64e19 FLOPs
@@ -33,6 +35,27 @@ LECTURE_DEVICE_COUNTS = (1, 4, 16, 64, 256)
 # --------------------------------------------------------------------------------------------
 def _at_least_one(name: str, value: object) -> float:
     return number(name, value, low=1.0)  # a number of processors (real-valued in the formulas)
+
+
+def _at_most_peak(what: str, achieved_flops_per_s: float, peak_flops_per_s: float,
+                  inputs: str) -> float:
+    """achieved / peak, refusing a result above 1: no device beats its own peak, so the FLOP
+    count, the throughput or the peak is wrong (nanoGPT's hard-coded peak once gave 104 %)."""
+    ratio = achieved_flops_per_s / peak_flops_per_s
+    if ratio > 1.0:
+        raise ValueError(
+            f"{what} = {ratio:.3g} > 1: the inputs ask for {achieved_flops_per_s:.4g} FLOP/s from "
+            f"a cluster whose peak is {peak_flops_per_s:.4g} FLOP/s ({inputs}); check the "
+            "parameter count, tokens_per_s, n_devices and peak_flops_per_device")
+    return ratio
+
+
+def _device_counts(device_counts: object) -> tuple[int, ...]:
+    if isinstance(device_counts, (str, bytes)) or not isinstance(device_counts, (list, tuple)) \
+            or not device_counts:
+        raise TypeError(f"device_counts must be a non-empty list or tuple of ints >= 1, "
+                        f"got {device_counts!r:.80}")
+    return tuple(positive_int(f"device_counts[{i}]", n) for i, n in enumerate(device_counts))
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,7 +107,8 @@ def mfu(
     Lecture 000 ("Model FLOPs Utilization"): ε = 6·N·T / (F·K), with N parameters, T cluster
     throughput (tokens/s), F peak FLOP/s of one device and K devices. With
     ``attention_flops_per_token`` the numerator becomes (6·N + attention)·T, as in PaLM App. B.
-    A value above 1 means the FLOP count or the peak is wrong; it is returned, not clipped.
+    A value above 1 is impossible (no device beats its peak): it means the FLOP count, the
+    throughput or the peak is wrong, and raises ValueError naming the inputs.
     """
     flops_per_token = model_flops_per_token(
         n_params, attention_flops_per_token=attention_flops_per_token
@@ -93,7 +117,9 @@ def mfu(
     peak = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
-    return achieved_flops_per_s / peak
+    inputs = (f"n_params={n_params:g}, tokens_per_s={tokens_per_s:g}, n_devices={n_devices}, "
+              f"peak_flops_per_device={peak_flops_per_device:g}")
+    return _at_most_peak("MFU", achieved_flops_per_s, peak, inputs)
 
 
 def hardware_flops_per_token(
@@ -130,6 +156,7 @@ def hfu(
     PaLM (Chowdhery et al. 2022, Sec. 4.1) introduced the MFU/HFU distinction: HFU depends on the
     implementation (how much is recomputed), MFU only on the model and the throughput, so MFU is
     the fair number for comparing systems. HFU ≥ MFU, with equality when nothing is recomputed.
+    Like MFU it cannot exceed 1: a larger value raises ValueError naming the inputs.
     """
     flops_per_token = hardware_flops_per_token(
         n_params,
@@ -139,7 +166,11 @@ def hfu(
     peak = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
-    return flops_per_token * positive("tokens_per_s", tokens_per_s) / peak
+    achieved_flops_per_s = flops_per_token * positive("tokens_per_s", tokens_per_s)
+    inputs = (f"n_params={n_params:g}, tokens_per_s={tokens_per_s:g}, n_devices={n_devices}, "
+              f"peak_flops_per_device={peak_flops_per_device:g}, "
+              f"recompute_fraction={recompute_fraction:g}")
+    return _at_most_peak("HFU", achieved_flops_per_s, peak, inputs)
 
 
 def implied_recompute_fraction(
@@ -156,7 +187,7 @@ def implied_recompute_fraction(
     Inverts :func:`hfu`: r = (HFU·K·F/T − (6N + A)) / (2N + A/3). A result outside [0, 1] means
     the reported HFU counts something other than recomputed forward passes.
     """
-    h = positive("hfu_fraction", hfu_fraction)
+    h = number("hfu_fraction", hfu_fraction, low=0.0, high=1.0, low_open=True)
     model = model_flops_per_token(n_params, attention_flops_per_token=attention_flops_per_token)
     peak = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
@@ -167,7 +198,11 @@ def implied_recompute_fraction(
 
 
 def utilization(achieved_flops_per_s: float, peak_flops_per_s: float) -> float:
-    """Achieved FLOP/s over peak FLOP/s (a fraction): MFU or HFU depending on what was counted."""
+    """Achieved FLOP/s over peak FLOP/s (a fraction): MFU or HFU depending on what was counted.
+
+    Unlike :func:`mfu` this does not refuse values above 1: against a *measured* peak (a CPU's
+    best timed matmul, :mod:`labutils.measure`) a later step on a quieter machine can beat it.
+    """
     return positive("achieved_flops_per_s", achieved_flops_per_s) / positive(
         "peak_flops_per_s", peak_flops_per_s
     )
@@ -260,7 +295,7 @@ class ScalingRow:
     global_batch: int
 
 
-def strong_scaling_table(global_batch: int, device_counts=LECTURE_DEVICE_COUNTS) -> list[ScalingRow]:
+def strong_scaling_table(global_batch: int, device_counts: Sequence[int] = LECTURE_DEVICE_COUNTS) -> list[ScalingRow]:
     """Strong scaling: the global batch is fixed, so each device gets global_batch / N.
 
     Lecture 000 ("Scalability in Distributed ML Example"): global batch 2048 on 1..256 GPUs gives
@@ -268,21 +303,20 @@ def strong_scaling_table(global_batch: int, device_counts=LECTURE_DEVICE_COUNTS)
     """
     gb = positive_int("global_batch", global_batch)
     rows = []
-    for n in device_counts:
-        positive_int("device_counts[i]", n)
+    for n in _device_counts(device_counts):
         if gb % n:
             raise ValueError(f"global_batch={gb} is not divisible by n_devices={n}")
         rows.append(ScalingRow(n, gb // n, gb))
     return rows
 
 
-def weak_scaling_table(per_device_batch: int, device_counts=LECTURE_DEVICE_COUNTS) -> list[ScalingRow]:
+def weak_scaling_table(per_device_batch: int, device_counts: Sequence[int] = LECTURE_DEVICE_COUNTS) -> list[ScalingRow]:
     """Weak scaling: the per-device batch is fixed, so the global batch grows as N × batch.
 
     Lecture 000: 32 sequences per GPU on 1..256 GPUs gives global batches 32 ... 8192.
     """
     b = positive_int("per_device_batch", per_device_batch)
-    return [ScalingRow(positive_int("device_counts[i]", n), b, n * b) for n in device_counts]
+    return [ScalingRow(n, b, n * b) for n in _device_counts(device_counts)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,9 +340,7 @@ def projected_time_s(
     compute_flops: float, n_devices: int, peak_flops_per_device: float, mfu_fraction: float
 ) -> float:
     """Training time t = C / (K · F · MFU) in seconds (the lecture's MFU formula solved for t)."""
-    m = positive("mfu_fraction", mfu_fraction)
-    if m > 1:
-        raise ValueError(f"mfu_fraction must be in (0, 1], got {mfu_fraction!r}")
+    m = number("mfu_fraction", mfu_fraction, low=0.0, high=1.0, low_open=True)
     rate = positive_int("n_devices", n_devices) * positive(
         "peak_flops_per_device", peak_flops_per_device
     )
@@ -398,6 +430,10 @@ def project_training(
     ``avg_power_w`` defaults to the device's TDP, an upper bound on the average board power
     (it leaves out CPUs, network and cooling, i.e. a PUE of 1).
     """
+    if not isinstance(accelerator, str):
+        raise TypeError(f"accelerator must be a str naming a labutils.hardware spec, got {accelerator!r}")
+    if not isinstance(dtype, str):
+        raise TypeError(f"dtype must be a str such as 'bf16', got {dtype!r}")
     spec = hardware.get(accelerator)
     peak = spec.peak_flops(dtype)
     power = spec.tdp_watts if avg_power_w is None else positive("avg_power_w", avg_power_w)

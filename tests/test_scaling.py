@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 from labutils.scaling import (
@@ -29,7 +31,9 @@ from labutils.scaling import (
 )
 from labutils.flops import training_flops
 from labutils.markov import MarkovConfig
-from labutils.scaling.sweep import ORDER2_SWEEP_PATH, load_sweep, plan_runs
+from labutils.scaling.fit import HOFFMANN_GRID, huber
+from labutils.scaling.published import ComputeOptimalRow, TrainedModel
+from labutils.scaling.sweep import ORDER2_SWEEP_PATH, as_sweep, load_sweep, plan_runs
 
 # ---------------------------------------------------------------- the lecture's table (lecture 000)
 # Tolerances the notebook states: C = 6ND per row within 5 % (the 67B row rounds 1.43T up to
@@ -355,5 +359,89 @@ def test_run_sweep_records_runs_and_provenance():
     sweep = as_sweep(record)
     assert len(sweep.loss) == 2
     assert set(record["provenance"]) >= {"command", "date_utc", "torch", "cpu", "wall_s"}
-    assert np.all(sweep.loss < math.log(32) + 0.5)
     np.testing.assert_allclose(sweep.flops, 1e9, rtol=0.1)
+    # Learning happened: a model that has learned nothing scores about ln V = 3.47 nats (the
+    # old bound, ln V + 0.5, let an untrained model pass). Require half a nat below ln V.
+    learned = math.log(32) - 0.5
+    assert np.all(sweep.loss < learned), sweep.loss
+    # ... and show that an untrained model of the same shapes fails that bound.
+    import torch
+
+    from labutils.markov import make_source
+    from labutils.nn import GPT
+    from labutils.scaling.sweep import model_config
+    from labutils.train import evaluate
+
+    held_out = make_source(MarkovConfig(vocab_size=32, order=1)).sample(64, 4096, seed=99)
+    for d in (8, 16):
+        torch.manual_seed(0)
+        untrained = evaluate(GPT(model_config(d, 32)), held_out, batch_size=32, n_batches=2)
+        assert untrained > learned, f"an untrained d={d} model passes: {untrained:.3f} nats"
+
+
+# ---------------------------------------------------------------- bad input, swept
+
+NAN, INF = float("nan"), float("inf")
+BAD_POS = [0, 0.0, -1, -1e-9, NAN, INF, -INF, True, "1"]
+BAD_ARRAY = BAD_POS + [None, [1e9, -2.0], [], [1e9, NAN]]
+
+
+def _tiny_runs():
+    return np.array([1e6, 2e6, 4e6, 8e6, 16e6]), np.array([1e8, 2e8, 1e8, 3e8, 2e8]), np.full(5, 2.5)
+
+
+SCALING_BAD_CASES = [
+    (lambda v: ChinchillaLaw(E=v, A=1.0, B=1.0, alpha=0.3, beta=0.3), "E", [-0.1, NAN, INF, True, "1", None]),
+    (lambda v: ChinchillaLaw(E=1.0, A=1.0, B=1.0, alpha=v, beta=0.3), "alpha", BAD_POS + [None]),
+    (lambda v: HOFFMANN_2022.loss(v, 1e9), "N", BAD_ARRAY),
+    (lambda v: HOFFMANN_2022.compute_optimal(v), "C", BAD_ARRAY),
+    (lambda v: HOFFMANN_2022.optimal_loss(v), "C", BAD_ARRAY),
+    (lambda v: HOFFMANN_2022.loss_at_compute(1e9, v), "C", BAD_ARRAY),
+    (lambda v: HOFFMANN_2022.tokens_per_param(v), "C", BAD_ARRAY),
+    (lambda v: HOFFMANN_2022.tokens_for_loss(1e9, v), "target_loss", BAD_POS + [None]),
+    (lambda v: to_pf_days(v), "flops", BAD_ARRAY),
+    (lambda v: from_pf_days(v), "pf_days", BAD_ARRAY),
+    (lambda v: KaplanLaw(N_c=v), "N_c", BAD_POS + [None]),
+    (lambda v: KaplanLaw().loss(1e9, v), "D", BAD_ARRAY),
+    (lambda v: kaplan_compute_optimal(v), "C", BAD_ARRAY),
+    (lambda v: inference_aware_optimal(v, 2.0, 1e12), "law", [None, {"E": 1.69}, KaplanLaw()]),
+    (lambda v: inference_aware_optimal(HOFFMANN_2022, 2.0, v), "inference_tokens",
+     [-1, NAN, INF, True, "1", None]),
+    (lambda v: inference_aware_optimal(HOFFMANN_2022, 2.0, 0.0, n_grid=v), "n_grid", [0, 9, 2.5, True, None]),
+    (lambda v: fit_power_law(v, [1.0, 2.0]), "x", BAD_ARRAY),
+    (lambda v: huber(np.array([0.1, -0.2]), v), "delta", BAD_POS + [None]),
+    (lambda v: huber(v, 1e-3), "r", [NAN, [0.1, INF], True, "0.1"]),
+    (lambda v: fit_chinchilla(*_tiny_runs(), delta=v), "delta", BAD_POS + [None]),
+    (lambda v: fit_chinchilla(*_tiny_runs(), n_starts=v), "n_starts", [0, -1, 2.5, True]),
+    (lambda v: fit_chinchilla(*_tiny_runs(), grid={**HOFFMANN_GRID, "alpha": v}), "grid",
+     [(), (NAN,), (0.5, INF)]),
+    (lambda v: fit_isoflop([1e6, 2e6, 4e6], [3.0, 2.9, 3.0], v), "budget_flops", BAD_ARRAY),
+    (lambda v: fit_isoflops(v, [1e15] * 3, [3.0, 2.9, 3.0]), "N", BAD_ARRAY),
+    (lambda v: load_chinchilla_runs(drop_highest_loss=v), "drop_highest_loss", [-1, 240, 2.5, True, None]),
+    (lambda v: ComputeOptimalRow(v, 1e9, 2e10), "flops", BAD_POS + [None]),
+    (lambda v: TrainedModel("x", v, 1e12, "a source"), "n_params", BAD_POS + [None]),
+    (lambda v: TrainedModel("x", 7e9, v, "a source"), "tokens", BAD_POS + [None]),
+    (lambda v: TrainedModel(v, 7e9, 1e12, "a source"), "name", ["", None, 3]),
+    (lambda v: plan_runs((8,), (v,), 32), "budgets_flops", BAD_POS + [None]),
+    (lambda v: plan_runs((8,), (1e10,), 32, min_tokens_per_param=v), "min_tokens_per_param", BAD_POS + [None]),
+    (lambda v: plan_runs((8,), (1e10,), 32, max_tokens_per_param=v), "max_tokens_per_param", BAD_POS + [None]),
+    (lambda v: as_sweep(v), "record", [None, [], {"runs": []}, "runs"]),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", SCALING_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(SCALING_BAD_CASES)])
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_every_public_function_refuses_bad_input(call, name, bad_values, data):
+    """Negative, zero, NaN, inf, bool and wrong types: ValueError or TypeError naming the argument.
+    (huber with delta <= 0, a law of the wrong type, an empty grid, a zero-parameter model and
+    NaN tokens-per-parameter bounds used to give numbers or unrelated errors.)"""
+    bad = data.draw(st.sampled_from(bad_values))
+    with pytest.raises((ValueError, TypeError), match=name):
+        call(bad)
+
+
+def test_min_above_max_tokens_per_param_raises():
+    with pytest.raises(ValueError, match="min_tokens_per_param=600 must be <= max_tokens_per_param=2"):
+        plan_runs((8,), (1e10,), 32, min_tokens_per_param=600, max_tokens_per_param=2)

@@ -161,22 +161,40 @@ def test_max_serial_fraction_round_trip(n, t):
 
 
 @settings(max_examples=50)
-@given(st.floats(1e6, 1e12), st.floats(1.0, 1e8), st.floats(1.0, 1e8), st.integers(1, 10_000))
-def test_mfu_and_time_monotone_in_throughput(n_params, t1, t2, k):
-    lo, hi = sorted((t1, t2))
+@given(st.floats(1e6, 1e12), st.floats(1e-6, 0.5), st.floats(1e-6, 0.5), st.integers(1, 10_000))
+def test_mfu_and_time_monotone_in_throughput(n_params, m1, m2, k):
+    # throughputs that give MFU m1, m2 <= 0.5 by hand: T = m·K·F / (6N)
+    lo, hi = sorted(m * k * A100_PEAK / (6 * n_params) for m in (m1, m2))
+    assert tp.mfu(n_params, lo, k, A100_PEAK) == pytest.approx(min(m1, m2), rel=1e-12)
     assert tp.mfu(n_params, lo, k, A100_PEAK) <= tp.mfu(n_params, hi, k, A100_PEAK)
     assert tp.training_time_s(1e9, lo) >= tp.training_time_s(1e9, hi)
     # MFU is exactly linear in throughput and in N, inversely in K·F
     assert tp.mfu(n_params, 2 * lo, k, A100_PEAK) == pytest.approx(2 * tp.mfu(n_params, lo, k, A100_PEAK))
 
 
+def test_mfu_above_one_raises_naming_the_inputs():
+    """No device beats its peak: an MFU > 1 means a wrong input, never a number to print."""
+    # the lecture's worked example with the peak typed in TFLOP/s instead of FLOP/s
+    tokens_per_s = tp.tokens_per_second(2048, 4096, 12.7)
+    with pytest.raises(ValueError, match=r"MFU = .* > 1.*peak_flops_per_device=312"):
+        tp.mfu(7e9, tokens_per_s, 256, 312.0)
+    # 6·7e9·1e9 = 4.2e19 FLOP/s asked of one 312 TFLOP/s device: 134,615 x its peak
+    with pytest.raises(ValueError, match=r"n_params=7e\+09, tokens_per_s=1e\+09, n_devices=1"):
+        tp.mfu(7e9, 1e9, 1, A100_PEAK)
+    with pytest.raises(ValueError, match=r"HFU = .* > 1"):
+        tp.hfu(7e9, 1e9, 1, A100_PEAK)
+    # exactly at the peak is allowed: T = K·F / (6N)
+    assert tp.mfu(1e9, 312e12 / 6e9, 1, A100_PEAK) == pytest.approx(1.0)
+
+
 @settings(max_examples=50)
 @given(st.floats(1e6, 1e12), st.floats(0.0, 1.0), st.floats(0.0, 1e11))
 def test_hfu_at_least_mfu(n_params, r, attn):
-    m = tp.mfu(n_params, 1e5, 8, A100_PEAK, attention_flops_per_token=attn)
-    h = tp.hfu(n_params, 1e5, 8, A100_PEAK, attention_flops_per_token=attn, recompute_fraction=r)
+    tokens_per_s = 100.0  # keeps HFU <= (8e12 + 4/3·1e11)·100 / (8·312e12) ≈ 0.33
+    m = tp.mfu(n_params, tokens_per_s, 8, A100_PEAK, attention_flops_per_token=attn)
+    h = tp.hfu(n_params, tokens_per_s, 8, A100_PEAK, attention_flops_per_token=attn, recompute_fraction=r)
     assert h >= m * (1 - 1e-12)
-    back = tp.implied_recompute_fraction(n_params, 1e5, 8, A100_PEAK, h, attention_flops_per_token=attn)
+    back = tp.implied_recompute_fraction(n_params, tokens_per_s, 8, A100_PEAK, h, attention_flops_per_token=attn)
     assert back == pytest.approx(r, abs=1e-9)
 
 
@@ -202,6 +220,17 @@ def test_megatron_formula_ratio():
 def test_chinchilla_compute_is_120_p_squared(p):
     assert tp.chinchilla_compute_flops(p) == pytest.approx(120 * p * p, rel=1e-12)
     assert tp.chinchilla_compute_flops(p) == pytest.approx(training_flops(p, 20 * p), rel=1e-12)
+
+
+def test_compute_optimal_1t_model_by_hand():
+    """Chapter 3's 1T example: 6·P·(20·P) with P = 1e12 is 1.2e26 FLOPs (120 YFLOP, not ZFLOP),
+    and on 1024 MI250X at 35 % of the bf16 peak that is decades, not years."""
+    c = tp.chinchilla_compute_flops(1e12)
+    assert c == 6 * 1e12 * 20e12 == pytest.approx(1.2e26)
+    rate = 1024 * hardware.get("MI250X").peak_flops("bf16") * 0.35
+    years = tp.time_from_rate_s(c, rate) / tp.S_PER_YEAR
+    assert years == pytest.approx(1.2e26 / (1024 * 383e12 * 0.35) / (365.25 * 86_400), rel=1e-3)
+    assert 25 < years < 30
 
 
 def test_time_and_energy_formulas():
@@ -488,3 +517,72 @@ def test_planner_shows_tested_numbers():
     box.children[0].value = 0  # zero GPUs: the validation message is shown, nothing raises
     assert "n_devices" in box.children[-1].value
     assert planner_dtype("V100") == "fp16" and planner_dtype("TPU-v4") == "bf16"
+
+
+# ------------------------------------------------------------------------------------------
+# bad input, swept over every public function of labutils.throughput
+# ------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+BAD_POS = [0, 0.0, -1, -1e-9, NAN, INF, -INF, True, "1", None]
+BAD_NON_NEG = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
+BAD_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
+BAD_FRACTION = [-0.1, 1.0001, NAN, INF, True, "0.5", None]
+BAD_OPEN_FRACTION = [0, -0.1, 1.0001, NAN, INF, True, "0.5", None]
+BAD_AT_LEAST_ONE = [0, 0.5, -1, NAN, INF, True, "2", None]
+F = 312e12
+
+THROUGHPUT_BAD_CASES = [
+    (lambda v: tp.tokens_per_step(v, 4096), "global_batch", BAD_INT),
+    (lambda v: tp.tokens_per_second(2048, v, 12.7), "seq_len", BAD_INT),
+    (lambda v: tp.tokens_per_second(2048, 4096, v), "step_time_s", BAD_POS),
+    (lambda v: tp.tokens_per_second_per_device(v, 8), "tokens_per_s", BAD_POS),
+    (lambda v: tp.tokens_per_second_per_device(1e5, v), "n_devices", BAD_INT),
+    (lambda v: tp.model_flops_per_token(v), "n_params", BAD_POS),
+    (lambda v: tp.model_flops_per_token(7e9, attention_flops_per_token=v), "attention_flops_per_token", BAD_NON_NEG),
+    (lambda v: tp.mfu(v, 1e3, 8, F), "n_params", BAD_POS),
+    (lambda v: tp.mfu(7e9, v, 8, F), "tokens_per_s", BAD_POS),
+    (lambda v: tp.mfu(7e9, 1e3, v, F), "n_devices", BAD_INT),
+    (lambda v: tp.mfu(7e9, 1e3, 8, v), "peak_flops_per_device", BAD_POS),
+    (lambda v: tp.hardware_flops_per_token(7e9, recompute_fraction=v), "recompute_fraction", BAD_FRACTION),
+    (lambda v: tp.hfu(7e9, v, 8, F), "tokens_per_s", BAD_POS),
+    (lambda v: tp.hfu(7e9, 1e3, 8, F, recompute_fraction=v), "recompute_fraction", BAD_FRACTION),
+    (lambda v: tp.implied_recompute_fraction(7e9, 1e3, 8, F, v), "hfu_fraction", BAD_OPEN_FRACTION),
+    (lambda v: tp.utilization(v, F), "achieved_flops_per_s", BAD_POS),
+    (lambda v: tp.utilization(1e12, v), "peak_flops_per_s", BAD_POS),
+    (lambda v: tp.training_time_s(v, 1e5), "n_tokens", BAD_POS),
+    (lambda v: tp.megatron_flops_per_token(v, 128, 2048, 51200), "n_layers", BAD_INT),
+    (lambda v: tp.megatron_flops_per_token(8, 128, 2048, 51200, recompute=v), "recompute", [0, 1, "yes", None]),
+    (lambda v: tp.speedup(v, 1.0), "time_one_device_s", BAD_POS),
+    (lambda v: tp.amdahl_speedup(v, 8), "serial_fraction", BAD_FRACTION),
+    (lambda v: tp.gustafson_speedup(0.1, v), "n must", BAD_AT_LEAST_ONE),
+    (lambda v: tp.parallel_efficiency(v, 8), "speedup_value", BAD_POS),
+    (lambda v: tp.max_serial_fraction(v, 1000), "target_speedup", [0.5, 2000, NAN, INF, True, "2", None]),
+    (lambda v: tp.strong_scaling_table(v), "global_batch", BAD_INT),
+    (lambda v: tp.strong_scaling_table(2048, v), "device_counts", [None, 4, "1,2", (), [1, 0], [1, 2.5]]),
+    (lambda v: tp.weak_scaling_table(32, v), "device_counts", [None, 4, "1,2", (), [1, -2], [True]]),
+    (lambda v: tp.chinchilla_compute_flops(v), "n_params", BAD_POS),
+    (lambda v: tp.chinchilla_compute_flops(1e9, v), "tokens_per_param", BAD_POS),
+    (lambda v: tp.time_from_rate_s(1e20, v), "flops_per_s", BAD_POS),
+    (lambda v: tp.projected_time_s(1e20, 8, F, v), "mfu_fraction", BAD_OPEN_FRACTION),
+    (lambda v: tp.energy_j(10.0, 8, v), "avg_power_w", BAD_POS),
+    (lambda v: tp.energy_from_efficiency_j(1e20, v), "flops_per_joule", BAD_POS),
+    (lambda v: tp.petaflop_s_days(v), "compute_flops", BAD_POS),
+    (lambda v: tp.cost_usd(10.0, 8, v), "usd_per_device_hour", BAD_NON_NEG),
+    (lambda v: tp.project_training(7e9, v, 8, "A100", 0.4), "n_tokens", BAD_POS),
+    (lambda v: tp.project_training(7e9, 1e9, 8, v, 0.4), "accelerator", [None, 3, True]),
+    (lambda v: tp.project_training(7e9, 1e9, 8, "A100", 0.4, dtype=v), "dtype", [None, 16]),
+    (lambda v: tp.project_training(7e9, 1e9, 8, "A100", v), "mfu_fraction", BAD_OPEN_FRACTION),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", THROUGHPUT_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(THROUGHPUT_BAD_CASES)])
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_every_public_function_refuses_bad_input(call, name, bad_values, data):
+    """Negative, zero, NaN, inf, bool and wrong types: ValueError or TypeError naming the argument.
+    (An empty or non-sequence device_counts, an HFU above 1 and a non-str accelerator used to
+    give a number, an empty table or an unhelpful error.)"""
+    bad = data.draw(st.sampled_from(bad_values))
+    with pytest.raises((ValueError, TypeError), match=name):
+        call(bad)

@@ -36,6 +36,8 @@ from labutils.scaling.law import (
 from labutils.scaling.published import (
     BESIROGLU_2024,
     GPT3_175B_PF_DAYS,
+    GPT3_175B_TABLE_D1_PARAMS,
+    GPT3_TABLE_D1_SOURCE,
     HOFFMANN_2022,
     HOFFMANN_EXPONENTS,
     LECTURE_RULE,
@@ -48,6 +50,7 @@ from labutils.scaling.published import (
 
 __all__ = [
     "BESIROGLU_2024", "ChinchillaFit", "ChinchillaLaw", "FLOPS_PER_PARAM_TOKEN", "GPT3_175B_PF_DAYS",
+    "GPT3_175B_TABLE_D1_PARAMS", "GPT3_TABLE_D1_SOURCE",
     "HOFFMANN_2022", "HOFFMANN_EXPONENTS", "IsoFLOPFit", "KAPLAN_2020", "KaplanLaw", "LECTURE_RULE",
     "LECTURE_TABLE", "LECTURE_TABLE_SOURCE", "PF_DAY_FLOPS", "PUBLISHED_MODELS",
     "fit_chinchilla", "fit_chinchilla_detailed", "fit_isoflop", "fit_isoflops", "fit_power_law",

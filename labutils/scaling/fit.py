@@ -88,8 +88,30 @@ def fit_power_law(x: object, y: object) -> tuple[float, float]:
     return float(np.exp(intercept)), float(exponent)
 
 
+def _check_delta(delta: object) -> float:
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"delta must be a positive finite number, got {type(delta).__name__} ({delta!r})")
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta must be positive and finite (in (0, inf)), got {delta!r}")
+    return float(delta)
+
+
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
-    """Huber loss: r²/2 for |r| <= delta, delta·(|r| − delta/2) beyond (Huber 1964)."""
+    """Huber loss: r²/2 for |r| <= delta, delta·(|r| − delta/2) beyond (Huber 1964).
+
+    ``r`` (residuals, any shape) must be finite; ``delta`` > 0 is where the quadratic turns linear.
+    """
+    delta = _check_delta(delta)
+    if isinstance(r, (bool, str)):
+        raise TypeError(f"r must be a number or an array of numbers, got {r!r}")
+    r = np.asarray(r, dtype=float)
+    if not np.all(np.isfinite(r)):
+        raise ValueError("r must be finite (no NaN or inf)")
+    return _huber(r, delta)
+
+
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """:func:`huber` without the checks, for the optimiser's inner loop (which may probe inf)."""
     ar = np.abs(r)
     return np.where(ar <= delta, 0.5 * r**2, delta * (ar - 0.5 * delta))
 
@@ -113,7 +135,7 @@ def _objective(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray, logL: np.n
         -(dh * p[0] * logN).sum(),
         -(dh * p[1] * logD).sum(),
     ])
-    return float(huber(r, delta).sum()), grad
+    return float(_huber(r, delta).sum()), grad
 
 
 def _grid_objective(starts: np.ndarray, logN: np.ndarray, logD: np.ndarray, logL: np.ndarray,
@@ -122,7 +144,7 @@ def _grid_objective(starts: np.ndarray, logN: np.ndarray, logD: np.ndarray, logL
     a, b, e, alpha, beta = (starts[:, i : i + 1] for i in range(5))  # each (S, 1)
     t = np.stack([a - alpha * logN, b - beta * logD, np.broadcast_to(e, (len(starts), len(logN)))])
     pred = np.logaddexp.reduce(t, axis=0)  # (S, n)
-    return huber(pred - logL, delta).sum(axis=1)
+    return _huber(pred - logL, delta).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -150,9 +172,7 @@ def fit_chinchilla_detailed(N: object, D: object, loss: object, *, delta: float 
     n, d, l = _same_length_arrays(N=N, D=D, loss=loss)
     if len(n) < 5:
         raise ValueError(f"need at least 5 (N, D, loss) points to fit 5 parameters, got {len(n)}")
-    if not (isinstance(delta, (int, float)) and not isinstance(delta, bool) and np.isfinite(delta)
-            and delta > 0):
-        raise ValueError(f"delta must be positive and finite, got {delta!r}")
+    delta = _check_delta(delta)
     if n_starts is not None and (isinstance(n_starts, bool) or not isinstance(n_starts, int)
                                  or n_starts < 1):
         raise ValueError(f"n_starts must be a positive int or None, got {n_starts!r}")
@@ -160,6 +180,10 @@ def fit_chinchilla_detailed(N: object, D: object, loss: object, *, delta: float 
     missing = {"alpha", "beta", "e", "a", "b"} - set(g)
     if missing:
         raise ValueError(f"grid must give values for alpha, beta, e, a, b; missing {sorted(missing)}")
+    for key in ("alpha", "beta", "e", "a", "b"):
+        values = np.asarray(g[key], dtype=float).ravel()
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"grid[{key!r}] must hold at least one finite value, got {g[key]!r}")
     logN, logD, logL = np.log(n), np.log(d), np.log(l)
     starts = np.array(list(itertools.product(g["a"], g["b"], g["e"], g["alpha"], g["beta"])),
                       dtype=float)  # (S, 5) in the order (a, b, e, alpha, beta)

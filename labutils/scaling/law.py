@@ -199,6 +199,8 @@ def inference_aware_optimal(law: ChinchillaLaw, target_loss: float, inference_to
     Returns dict with ``n_params``, ``tokens``, ``train_flops``, ``inference_flops``,
     ``total_flops`` and ``tokens_per_param``.
     """
+    if not isinstance(law, ChinchillaLaw):
+        raise TypeError(f"law must be a ChinchillaLaw, got {type(law).__name__}")
     _check_param("target_loss", target_loss)
     if target_loss <= law.E:
         raise ValueError(f"target_loss must exceed the law's E = {law.E}, got {target_loss}")

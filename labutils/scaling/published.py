@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from labutils.scaling.law import ChinchillaLaw
+from labutils.validate import positive
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LECTURE_000 = "lecture 000_f52c65b7512ce437.txt"
@@ -50,6 +51,10 @@ class ComputeOptimalRow:
     n_params: float
     tokens: float
 
+    def __post_init__(self) -> None:
+        for name in ("flops", "n_params", "tokens"):
+            positive(name, getattr(self, name))
+
 
 # The lecture's table (slide "Chinchilla Scaling Law", lecture 000), which is Table 3 of
 # Hoffmann et al. 2022: compute-optimal sizes projected with Approach 1.
@@ -87,6 +92,13 @@ class TrainedModel:
     tokens: float
     source: str
 
+    def __post_init__(self) -> None:
+        for name in ("name", "source"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise TypeError(f"{name} must be a non-empty str, got {getattr(self, name)!r}")
+        positive("n_params", self.n_params)
+        positive("tokens", self.tokens)
+
     @property
     def tokens_per_param(self) -> float:
         return self.tokens / self.n_params
@@ -104,8 +116,11 @@ PUBLISHED_MODELS = (
                  "15T tokens'); Meta AI 2024, 'Introducing Meta Llama 3' (over 15T tokens)"),
 )
 
-# Brown et al. 2020, Table D.1: total training compute of GPT-3 175B, in petaflop/s-days.
+# Brown et al. 2020, Table D.1 ("Total compute used"), GPT-3 175B row: total training compute in
+# petaflop/s-days, and the parameter count it was computed from ("Params (M)": 174,600).
 GPT3_175B_PF_DAYS = 3.64e3
+GPT3_175B_TABLE_D1_PARAMS = 174_600e6
+GPT3_TABLE_D1_SOURCE = "Brown et al. 2020, Table D.1 (GPT-3 175B: 174,600M parameters, 3.64E+03 PF-days)"
 
 
 @dataclass(frozen=True)

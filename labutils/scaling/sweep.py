@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import math
 import os
 import platform
 import sys
@@ -34,6 +33,7 @@ from labutils.markov import MarkovConfig, make_source
 from labutils.model import TransformerConfig, count_params
 from labutils.scaling.law import FLOPS_PER_PARAM_TOKEN
 from labutils.train import TrainConfig, train
+from labutils.validate import positive
 
 DEFAULT_SWEEP_PATH = Path(__file__).resolve().parent.parent / "data" / "scaling_sweep.json"
 # An earlier recording on an order-2 source (32 tokens), where the Chinchilla law breaks down; it
@@ -74,14 +74,17 @@ def plan_runs(widths: tuple[int, ...], budgets_flops: tuple[float, ...], vocab_s
     tokens-per-parameter ratio lies in [min, max] (very over- or under-trained runs waste time)."""
     if not widths or not budgets_flops:
         raise ValueError("widths and budgets_flops must be non-empty")
+    lo = positive("min_tokens_per_param", min_tokens_per_param)
+    hi = positive("max_tokens_per_param", max_tokens_per_param)
+    if lo > hi:
+        raise ValueError(f"min_tokens_per_param={lo:g} must be <= max_tokens_per_param={hi:g}")
     runs = []
     for c in budgets_flops:
-        if not (isinstance(c, (int, float)) and math.isfinite(c) and c > 0):
-            raise ValueError(f"budgets_flops must be positive and finite, got {c!r}")
+        positive("budgets_flops[i]", c)
         for d in widths:
             n = count_params(model_config(d, vocab_size, seq_len))
             tokens = int(c / (FLOPS_PER_PARAM_TOKEN * n))  # D = C/(6N)
-            if min_tokens_per_param <= tokens / n <= max_tokens_per_param:
+            if lo <= tokens / n <= hi:
                 runs.append((d, float(c), tokens))
     if not runs:
         raise ValueError("no (width, budget) pair has a tokens-per-parameter ratio in range")
@@ -182,6 +185,9 @@ class Sweep:
 
 def as_sweep(record: dict) -> Sweep:
     """Turn a record from :func:`run_sweep` (or its JSON) into arrays."""
+    if not isinstance(record, dict) or not {"runs", "source"} <= set(record):
+        raise TypeError("record must be a dict from run_sweep (or its JSON) with 'runs' and "
+                        f"'source', got {type(record).__name__}")
     runs = record["runs"]
     if not runs:
         raise ValueError("the sweep record has no runs")
