@@ -25,12 +25,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def datasheet_label(device_name: str) -> str:
+    """Which :mod:`labutils.hardware` datasheet an exact CUDA device name maps to, in words:
+    "datasheet H100-SXM", or "no labutils.hardware datasheet" for a GPU without one."""
+    from labutils import hardware
+
+    try:
+        return f"datasheet {hardware.spec_for_device(device_name).name}"
+    except ValueError:
+        return "no labutils.hardware datasheet: pass a peak explicitly"
+
+
 def describe() -> str:
-    """One line naming the device the notebook runs on, with torch (and CUDA) versions."""
+    """One line naming the device the notebook runs on, with torch (and CUDA) versions.
+
+    On a GPU: its name, the :mod:`labutils.hardware` datasheet it maps to, and the memory CUDA
+    reports in GiB (2**30 bytes; a little under nvidia-smi's total, which includes the driver's
+    reservation). On a CPU: the model, the cores this process may use and torch's thread count.
+    """
     if has_cuda():
         i = torch.cuda.current_device()
         props = torch.cuda.get_device_properties(i)
-        return (f"GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB, "
+        return (f"GPU: {props.name} ({datasheet_label(props.name)}), "
+                f"{props.total_memory / 2**30:.1f} GiB, "
                 f"{torch.cuda.device_count()} device(s); torch {torch.__version__}, "
                 f"CUDA {torch.version.cuda}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -63,27 +63,11 @@ class PeakFlops:
 
 
 def gpu_spec_name(device_name: str) -> str:
-    """The :mod:`labutils.hardware` name matching a CUDA device name such as
-    "NVIDIA H100 80GB HBM3" (the longest name or alias contained in it). Raises if none does."""
-    if not isinstance(device_name, str):
-        raise TypeError(f"device_name must be a string, got {device_name!r}")
-    key = device_name.lower().replace("_", "-").replace(" ", "-")
-    best, best_len = None, 0
-    for spec in hardware.all_specs():
-        for alias in (spec.name, *spec.aliases):
-            a = alias.lower().replace("_", "-").replace(" ", "-")
-            if a in key and len(a) > best_len:
-                best, best_len = spec.name, len(a)
-    if best is not None and "pcie" in key and "pcie" not in best.lower():
-        raise ValueError(
-            f"GPU {device_name!r} is a PCIe card; labutils.hardware has only the SXM datasheet "
-            f"({best}), whose peak and power differ: pass a PeakFlops yourself"
-        )
-    if best is None:
-        raise ValueError(
-            f"no labutils.hardware spec matches GPU {device_name!r}; known: {', '.join(hardware.names())}"
-        )
-    return best
+    """The :mod:`labutils.hardware` name for an exact CUDA device name such as
+    "NVIDIA H100 80GB HBM3" (see :func:`labutils.hardware.spec_for_device`: no substring guess).
+    Raises a ValueError naming the device, listing the known names and saying how to pass a peak
+    explicitly (``peak=PeakFlops(...)``) for a GPU without a datasheet here."""
+    return hardware.spec_for_device(device_name).name
 
 
 def measure_matmul_flops_by_size(

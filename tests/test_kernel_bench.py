@@ -65,4 +65,10 @@ def test_kernels_bench_on_gpu_is_correct(tmp_path):
     assert res["rehearsal"] is False and res["spec"]
     assert all(r["max_abs_err"] < 1e-2 for r in res["softmax"])
     assert all(r["max_abs_err_fwd"] < 2e-2 for r in res["flash_attention"])
-    assert all(0 < r.get("fraction_of_bandwidth", 0.5) < 1.05 for r in res["softmax"])
+    # The largest softmax input (4096 × 16384 in 2-byte dtypes, 134 MB) is larger than the L2
+    # cache (50 MB on an H100/H200), so its bytes must come from HBM: at most the bandwidth.
+    # Smaller shapes can be served from L2 and are not bounded by HBM bandwidth.
+    largest = max(res["softmax"], key=lambda r: r["cols"])
+    assert 0 < largest["fraction_of_bandwidth"] <= 1.0, largest
+    # No matmul can beat the dense datasheet peak.
+    assert all(0 < r["fraction_of_peak"] <= 1.0 for r in res["matmul"] if "fraction_of_peak" in r)

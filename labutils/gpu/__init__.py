@@ -5,6 +5,6 @@ When ``labutils.device.has_cuda()`` is false, GPU cells call :func:`recorded` to
 with device, software versions and date.
 """
 
-from labutils.gpu.recordings import RECORDINGS_DIR, available, provenance, recorded
+from labutils.gpu.recordings import RECORDINGS_DIR, available, check_record, provenance, recorded
 
-__all__ = ["RECORDINGS_DIR", "available", "provenance", "recorded"]
+__all__ = ["RECORDINGS_DIR", "available", "check_record", "provenance", "recorded"]

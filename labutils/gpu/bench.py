@@ -15,6 +15,7 @@ import datetime
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,13 @@ from typing import Any
 import torch
 
 from labutils import hardware
-from labutils.measure import gpu_spec_name
 
 
 def spec_for_device_name(device_name: str) -> hardware.AcceleratorSpec:
-    """The datasheet for a CUDA device name such as "NVIDIA H100 80GB HBM3"."""
-    return hardware.get(gpu_spec_name(device_name))
+    """The datasheet for an exact CUDA device name such as "NVIDIA H100 80GB HBM3" (see
+    :func:`labutils.hardware.spec_for_device`; an unknown GPU raises rather than borrowing a
+    neighbour's peak)."""
+    return hardware.spec_for_device(device_name)
 
 
 def time_cuda_s(fn: Callable[[], object], warmup: int = 3, repeats: int = 10) -> float:
@@ -46,19 +48,55 @@ def time_cuda_s(fn: Callable[[], object], warmup: int = 3, repeats: int = 10) ->
     return sorted(times)[len(times) // 2]
 
 
-def bench_matmul() -> dict[str, Any]:
-    """bf16 and fp32 square matmul FLOP/s against the part's dense peak."""
-    spec = spec_for_device_name(torch.cuda.get_device_name())
+MATMUL_SIZES = (1024, 2048, 4096, 8192)  # n of the n × n × n products timed on a GPU
+REHEARSAL_MATMUL_SIZES = (32, 64)  # tiny sizes for a CPU rehearsal of the code path
+
+
+def _wall_time_s(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall-clock seconds per call after one warm-up call (CPU rehearsal only)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def bench_matmul(rehearse: bool = False) -> dict[str, Any]:
+    """bf16 and fp32 square matmul FLOP/s against the part's dense peak.
+
+    fp32 products run with ``torch.set_float32_matmul_precision("highest")`` (no TF32), so the
+    fp32 rows are comparable with the non-tensor-core fp32 peak. ``rehearse=True`` runs the same
+    code on the CPU at tiny sizes to check the record's format: no peak, meaningless timings, and
+    the record says ``"rehearsal": True`` so the loader refuses it.
+    """
+    if not isinstance(rehearse, bool):
+        raise TypeError(f"rehearse must be a bool, got {type(rehearse).__name__} ({rehearse!r})")
+    if not rehearse and not torch.cuda.is_available():
+        raise RuntimeError("the matmul benchmark needs CUDA; pass rehearse=True to dry-run it")
+    device = "cpu" if rehearse else "cuda"
+    spec = None if rehearse else spec_for_device_name(torch.cuda.get_device_name())
+    timed = _wall_time_s if rehearse else time_cuda_s
+    sizes = REHEARSAL_MATMUL_SIZES if rehearse else MATMUL_SIZES
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
     rows = []
-    for dtype_name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        for n in (1024, 2048, 4096, 8192):
-            a = torch.randn(n, n, device="cuda", dtype=dtype)
-            b = torch.randn(n, n, device="cuda", dtype=dtype)
-            seconds = time_cuda_s(lambda: a @ b)
-            flops = 2 * n**3 / seconds
-            rows.append({"dtype": dtype_name, "n": n, "seconds": seconds, "flops_per_s": flops,
-                         "fraction_of_peak": flops / spec.peak_flops(dtype_name)})
-    return {"spec": spec.name, "rows": rows}
+    try:
+        for dtype_name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+            for n in sizes:
+                a = torch.randn(n, n, device=device, dtype=dtype)  # (n, n)
+                b = torch.randn(n, n, device=device, dtype=dtype)  # (n, n)
+                seconds = timed(lambda: a @ b)  # (n, n) @ (n, n) -> (n, n)
+                flops = 2 * n**3 / seconds  # n² outputs × n multiply-adds × 2 FLOPs
+                row = {"dtype": dtype_name, "n": n, "seconds": seconds, "flops_per_s": flops}
+                if spec is not None:
+                    row["fraction_of_peak"] = flops / spec.peak_flops(dtype_name)
+                rows.append(row)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    return {"spec": spec.name if spec else None, "rehearsal": rehearse,
+            "fp32_matmul_precision": "highest", "rows": rows}
 
 
 #: Models of :func:`bench_training_mfu`: GPT-2 small's shape at widths 256 to 2048 (12 layers,
