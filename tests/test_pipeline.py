@@ -329,3 +329,55 @@ def test_pipeline_with_fewer_microbatches_than_stages_and_untied_llama_style_mod
     loss, grads = P.reference_step(llama, M, MICRO)
     assert abs(out[-1]["loss"] - loss) < TOL and P.max_grad_error(out, grads) < TOL
     assert "head.weight" in out[1]["grads"] and "head.weight" not in out[0]["grads"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input, swept over every public cost-model function: an error naming the argument
+# ----------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+BAD_POS_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
+BAD_NON_NEG_REAL = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
+BAD_POS_REAL = [0, 0.0, *BAD_NON_NEG_REAL]
+_SCHED = S.make_schedule("1f1b", 2, 4)
+
+PIPELINE_BAD_CASES = [
+    (lambda x: S.make_schedule(x, 2, 4), "name", ["gpipe", None, 3]),
+    (lambda x: S.make_schedule("1f1b", x, 4), "p", BAD_POS_INT),
+    (lambda x: S.make_schedule("1f1b", 2, x), "m", BAD_POS_INT),
+    (lambda x: S.make_schedule("interleaved", 2, 4, x), "v", BAD_POS_INT),
+    (lambda x: S.bubble_fraction(x, 4), "p", BAD_POS_INT),
+    (lambda x: S.bubble_fraction(2, x), "m", BAD_POS_INT),
+    (lambda x: S.bubble_fraction(2, 4, x), "v", BAD_POS_INT),
+    (lambda x: S.bubble_fraction(2, 4, 1, x), "definition", ["bubble", None]),
+    (lambda x: S.pipeline_step_time_s(x, 4, 1.0, 2.0), "p", BAD_POS_INT),
+    (lambda x: S.pipeline_step_time_s(2, x, 1.0, 2.0), "m", BAD_POS_INT),
+    (lambda x: S.pipeline_step_time_s(2, 4, x, 2.0), "t_f_s", BAD_NON_NEG_REAL),
+    (lambda x: S.pipeline_step_time_s(2, 4, 1.0, x), "t_b_s", BAD_NON_NEG_REAL),
+    (lambda x: S.pipeline_step_time_s(2, 4, 1.0, 2.0, x), "v", BAD_POS_INT),
+    (lambda x: S.pipeline_step_time_s(2, 4, 1.0, 2.0, 1, x), "t_p2p_s", BAD_NON_NEG_REAL),
+    (lambda x: S.p2p_messages(x, 4), "p", BAD_POS_INT),
+    (lambda x: S.p2p_messages(2, x), "m", BAD_POS_INT),
+    (lambda x: S.p2p_messages(2, 4, x), "v", BAD_POS_INT),
+    (lambda x: S.p2p_bytes_per_message(x, 1, 64), "seq_len", BAD_POS_INT),
+    (lambda x: S.p2p_bytes_per_message(128, x, 64), "micro_batch", BAD_POS_INT),
+    (lambda x: S.p2p_bytes_per_message(128, 1, x), "d_model", BAD_POS_INT),
+    (lambda x: S.p2p_bytes_per_message(128, 1, 64, x), "bytes_per_element", BAD_POS_INT),
+    (lambda x: S.stage_activation_bytes(x, 2, 128, 1, 64, 4), "peak_microbatches", BAD_NON_NEG_REAL),
+    (lambda x: S.stage_activation_bytes(2, x, 128, 1, 64, 4), "layers_per_stage", BAD_POS_INT),
+    (lambda x: S.stage_activation_bytes(2, 2, x, 1, 64, 4), "seq_len", BAD_POS_INT),
+    (lambda x: S.stage_activation_bytes(2, 2, 128, 1, 64, x), "n_heads", [*BAD_POS_INT, 3]),
+    (lambda x: S.simulate(x, 1.0, 2.0), "sched", [None, "1f1b", 3]),
+    (lambda x: S.simulate(_SCHED, x, 2.0), "t_f", BAD_POS_REAL),
+    (lambda x: S.simulate(_SCHED, 1.0, x), "t_b", BAD_POS_REAL),
+    (lambda x: S.simulate(_SCHED, 1.0, 2.0, x), "t_p2p", BAD_NON_NEG_REAL),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", PIPELINE_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(PIPELINE_BAD_CASES)])
+def test_every_cost_function_refuses_bad_input(call, name, bad_values):
+    """Negative, zero, NaN, inf, bool, wrong types: ValueError or TypeError naming the argument.
+    (Negative or NaN stage times, and NaN/inf/bool peaks, used to come back as numbers.)"""
+    for bad in bad_values:
+        with pytest.raises((ValueError, TypeError), match=name):
+            call(bad)

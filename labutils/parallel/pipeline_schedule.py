@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from labutils.activations import activation_bytes_per_layer
 from labutils.parallel.ddp import Event
-from labutils.validate import positive_int
+from labutils.validate import non_negative, positive, positive_int
 
 SCHEDULES = ("naive", "afab", "1f1b", "interleaved")
 DEFINITIONS = ("ratio", "idle")
@@ -67,7 +67,7 @@ class Schedule:
 
 def _check_schedule_name(name: object) -> str:
     if name not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+        raise ValueError(f"name (the schedule) must be one of {SCHEDULES}, got {name!r}")
     return name  # type: ignore[return-value]
 
 
@@ -216,11 +216,10 @@ def simulate(sched: Schedule, t_f: float, t_b: float, t_p2p: float = 0.0) -> Sim
     op takes 1/v of it. Sends are asynchronous (they do not occupy the sender). Raises
     ValueError if the schedule deadlocks.
     """
-    for name, t in (("t_f", t_f), ("t_b", t_b)):
-        if not t > 0:
-            raise ValueError(f"{name} must be > 0, got {t!r}")
-    if not t_p2p >= 0:
-        raise ValueError(f"t_p2p must be >= 0, got {t_p2p!r}")
+    if not isinstance(sched, Schedule):
+        raise TypeError(f"sched must be a Schedule (see make_schedule), got {sched!r}")
+    t_f, t_b = positive("t_f", t_f), positive("t_b", t_b)
+    t_p2p = non_negative("t_p2p", t_p2p)
     p, v = sched.p, sched.v
     dur = {"F": t_f / v, "B": t_b / v}
     end: dict[tuple[int, Op], float] = {}
@@ -280,7 +279,8 @@ def pipeline_step_time_s(p: int, m: int, t_f_s: float, t_b_s: float, v: int = 1,
     fill and drain path. Exact for AFAB; exact for 1F1B and interleaved when t_p2p = 0 (with
     t_p2p > 0 their steady state can expose more transfers: the simulator is the reference)."""
     p, m, v = positive_int("p", p), positive_int("m", m), positive_int("v", v)
-    return (m + (p - 1) / v) * (t_f_s + t_b_s) + 2 * (p - 1) * t_p2p_s
+    t_f_s, t_b_s = non_negative("t_f_s", t_f_s), non_negative("t_b_s", t_b_s)
+    return (m + (p - 1) / v) * (t_f_s + t_b_s) + 2 * (p - 1) * non_negative("t_p2p_s", t_p2p_s)
 
 
 def p2p_messages(p: int, m: int, v: int = 1) -> int:
@@ -303,8 +303,7 @@ def stage_activation_bytes(peak_microbatches: float, layers_per_stage: int, seq_
     :func:`labutils.activations.activation_bytes_per_layer` (keyword options passed on: tp,
     sequence_parallel, recompute, bytes_per_element, dropout). ``peak_microbatches`` is in
     whole-stage units (for interleaved, chunks / v)."""
-    if not peak_microbatches >= 0:
-        raise ValueError(f"peak_microbatches must be >= 0, got {peak_microbatches!r}")
+    peak_microbatches = non_negative("peak_microbatches", peak_microbatches)
     per_layer = activation_bytes_per_layer(seq_len, micro_batch, d_model, n_heads, **kwargs)
     return peak_microbatches * positive_int("layers_per_stage", layers_per_stage) * per_layer
 
