@@ -54,6 +54,25 @@ def words_of(text: str) -> list[str]:
     return text.split()
 
 
+def _docs(docs: object) -> list[str]:
+    """``docs`` as a list if it is a list or tuple of str (a bare str is refused: it is one
+    document, not a corpus)."""
+    if isinstance(docs, str) or not isinstance(docs, (list, tuple)):
+        raise TypeError(f"docs must be a list of str, got {type(docs).__name__}")
+    for i, d in enumerate(docs):
+        if not isinstance(d, str):
+            raise TypeError(f"docs[{i}] must be a str, got {type(d).__name__}")
+    return list(docs)
+
+
+def _generator(rng: object) -> np.random.Generator:
+    """``rng`` if it is a numpy Generator; else a TypeError naming it."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
 def _lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
@@ -175,7 +194,7 @@ def exact_dedup(docs: list[str]) -> list[int]:
     """Indices of the documents kept: the first of each group with the same :func:`exact_hash`."""
     seen: set[str] = set()
     kept = []
-    for i, d in enumerate(docs):
+    for i, d in enumerate(_docs(docs)):
         h = exact_hash(d)
         if h not in seen:
             seen.add(h)
@@ -203,6 +222,9 @@ def shingles(text: str, n: int = FINEWEB_NGRAM) -> set[str]:
 
 def jaccard(a: set, b: set) -> float:
     """|a ∩ b| / |a ∪ b| (1.0 for two empty sets)."""
+    for name, v in (("a", a), ("b", b)):
+        if not isinstance(v, (set, frozenset)):
+            raise TypeError(f"{name} must be a set, got {type(v).__name__}")
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
@@ -255,6 +277,9 @@ def lsh_candidate_probability(s: float | np.ndarray, bands: int, rows: int) -> f
     ``rows`` signature slots) = 1 − (1 − s^rows)^bands."""
     integer("bands", bands, 1)
     integer("rows", rows, 1)
+    if isinstance(s, (bool, np.bool_)) or not (isinstance(s, (int, float, np.ndarray, np.number))
+                                               and np.issubdtype(np.asarray(s).dtype, np.number)):
+        raise TypeError(f"s must be a similarity in [0, 1] (a number or numeric array), got {s!r}")
     s_arr = np.asarray(s, dtype=float)
     if np.any((s_arr < 0) | (s_arr > 1)) or not np.all(np.isfinite(s_arr)):
         raise ValueError(f"s must be a similarity in [0, 1], got {s!r}")
@@ -293,6 +318,7 @@ def random_set_pair(s: float, size: int, rng: np.random.Generator) -> tuple[np.n
     their Jaccard similarity is as close to ``s`` as the integer sizes allow."""
     fraction("s", s)
     integer("size", size, 1)
+    _generator(rng)
     shared = round(2 * size * s / (1 + s))
     pool = rng.choice(_PRIME, 2 * size - shared, replace=False).astype(np.uint64)
     return pool[:size], pool[size - shared:]
@@ -304,6 +330,7 @@ def observed_candidate_rate(s: float, bands: int, rows: int, *, n_pairs: int = 2
     :func:`random_set_pair`) that :func:`lsh_candidate_pairs` flags. Returns (the pairs' exact
     Jaccard similarity, the observed rate)."""
     integer("n_pairs", n_pairs, 1)
+    integer("seed", seed, 0)
     rng = np.random.default_rng(seed)
     hasher = MinHasher(bands * rows, seed)
     hits, j = 0, 0.0
@@ -336,6 +363,9 @@ def minhash_dedup(docs: list[str], *, bands: int = FINEWEB_BANDS, rows: int = FI
                   n: int = FINEWEB_NGRAM, seed: int = 0) -> list[int]:
     """Indices kept by MinHash-LSH dedup: candidate pairs are linked into clusters and each
     cluster keeps its first document (FineWeb's recipe, with our own hashing)."""
+    docs = _docs(docs)
+    integer("bands", bands, 1)
+    integer("rows", rows, 1)
     hasher = MinHasher(bands * rows, seed)
     sigs = np.stack([hasher.signature(d, n) for d in docs]) if docs else np.zeros((0, bands * rows))
     roots = _clusters(len(docs), lsh_candidate_pairs(sigs, bands, rows))
@@ -424,6 +454,7 @@ def synthetic_corpus(n_originals: int = 200, *, exact_dup_frac: float = 0.1,
         number(name, v, low=0, high=10)
     fraction("edit_frac", edit_frac)
     integer("words_per_doc", words_per_doc, GOPHER_MIN_WORDS)
+    integer("seed", seed, 0)
     rng = np.random.default_rng(seed)
     vocab = _pseudo_words(rng, 2000)
     docs = [_prose(rng, vocab, words_per_doc) for _ in range(n_originals)]

@@ -30,6 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -62,6 +63,8 @@ class DynamicLossScaler:
 
     def update(self, found_inf: bool) -> bool:
         """Adjust S after a step; returns True when the optimizer step should be taken."""
+        if not isinstance(found_inf, (bool, np.bool_)):
+            raise TypeError(f"found_inf must be a bool, got {type(found_inf).__name__}")
         if found_inf:
             self.scale *= self.backoff_factor
             self.clean_steps = 0
@@ -73,12 +76,22 @@ class DynamicLossScaler:
         return True
 
 
+def _overflow_flags(found_inf: object) -> list[bool]:
+    """``found_inf`` as a list of bools (one per step); a TypeError names anything else."""
+    if isinstance(found_inf, (str, bytes)) or not isinstance(found_inf, Sequence):
+        raise TypeError(f"found_inf must be a sequence of bools, got {type(found_inf).__name__}")
+    for i, v in enumerate(found_inf):
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"found_inf[{i}] must be a bool, got {type(v).__name__} ({v!r})")
+    return [bool(v) for v in found_inf]
+
+
 def scale_trajectory(found_inf: Sequence[bool], **scaler_kwargs: float) -> list[float]:
     """S after each step of an overflow sequence, with :class:`DynamicLossScaler`."""
     s = DynamicLossScaler(**scaler_kwargs)
     out = []
-    for inf in found_inf:
-        s.update(bool(inf))
+    for inf in _overflow_flags(found_inf):
+        s.update(inf)
         out.append(s.scale)
     return out
 
@@ -89,11 +102,13 @@ def gradscaler_trajectory(found_inf: Sequence[bool], **scaler_kwargs: float) -> 
     Each step hands GradScaler one parameter whose gradient is inf (overflow) or 1.0 (clean),
     and calls ``step`` and ``update`` as a training loop would.
     """
+    flags = _overflow_flags(found_inf)
+    DynamicLossScaler(**scaler_kwargs)  # same argument checks as ours, with clear messages
     scaler = torch.amp.GradScaler("cpu", **scaler_kwargs)
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=0.0)
     out = []
-    for inf in found_inf:
+    for inf in flags:
         opt.zero_grad()
         scaler.scale(p.sum()).backward()  # initialises the scale; the gradient is then replaced
         p.grad = torch.full_like(p, math.inf if inf else 1.0)
@@ -137,9 +152,12 @@ class MixedPrecisionConfig:
     seed: int = 0  # initialisation and batch sampling
 
     def __post_init__(self) -> None:
-        if self.compute_dtype not in COMPUTE_DTYPES:
+        if not isinstance(self.compute_dtype, str) or self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, "
                              f"got {self.compute_dtype!r}")
+        if not isinstance(self.loss_scaling, bool):
+            raise TypeError(f"loss_scaling must be a bool, got {type(self.loss_scaling).__name__} "
+                            f"({self.loss_scaling!r})")
         positive("init_scale", self.init_scale)
         integer("growth_interval", self.growth_interval, 1)
         integer("grad_shift_binades", self.grad_shift_binades, 0, 100)

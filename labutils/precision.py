@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Real
 
 import torch
 
@@ -284,8 +285,14 @@ def relative_rounding_error(x: torch.Tensor, fmt: str | FloatFormat) -> torch.Te
 
 
 def encode(value: float, fmt: str | FloatFormat) -> tuple[int, int, int]:
-    """(sign, exponent field, mantissa field) of ``value`` after rounding it to ``fmt``."""
+    """(sign, exponent field, mantissa field) of ``value`` after rounding it to ``fmt``.
+
+    ``value`` is any real number; ±inf and NaN are accepted on purpose (they have bit patterns).
+    """
     f = get_float_format(fmt)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"value must be a real number (inf and NaN allowed), got "
+                        f"{type(value).__name__} ({value!r})")
     v = float(round_to_format(torch.tensor([float(value)], dtype=torch.float64), f)[0])
     all_ones_e, all_ones_m = 2**f.exponent_bits - 1, 2**f.mantissa_bits - 1
     if math.isnan(v):
@@ -371,6 +378,8 @@ def underflow_fractions(values: torch.Tensor, fmt: str | FloatFormat) -> dict[st
     The shares are fractions of the non-zero finite entries and sum to 1.
     """
     f = get_float_format(fmt)
+    if not isinstance(values, torch.Tensor) or not values.dtype.is_floating_point:
+        raise TypeError(f"values must be a floating-point torch.Tensor, got {type(values).__name__}")
     v = values.detach().to(torch.float64).flatten()
     v = v[torch.isfinite(v) & (v != 0)]
     if v.numel() == 0:

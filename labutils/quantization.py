@@ -55,12 +55,29 @@ class Quantized:
         return self.scale / 2
 
 
-def _check(x: object) -> torch.Tensor:
+def _check(x: object, name: str = "x") -> torch.Tensor:
+    """``x`` as float32 if it is a non-empty, finite floating-point tensor; else an error naming
+    ``name``."""
     if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(x).__name__}")
     if x.numel() == 0 or not bool(torch.isfinite(x).all()):
-        raise ValueError("x must be non-empty and finite")
+        raise ValueError(f"{name} must be non-empty and finite")
     return x.to(torch.float32)
+
+
+def _matmul_operands(a: object, b: object, names: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two finite float matrices (n, k) and (k, m); else an error naming the bad one."""
+    a, b = _check(a, names[0]), _check(b, names[1])
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"{names[0]} (n, k) and {names[1]} (k, m) must be matrices with matching "
+                         f"k, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return a, b
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
+    return value
 
 
 def _reduce(x: torch.Tensor, op: str, dim: int | None) -> torch.Tensor:
@@ -110,6 +127,12 @@ def quantization_error(x: torch.Tensor, qt: Quantized) -> dict[str, float]:
     """Measured errors of ``qt`` against the original ``x``: max and mean absolute error,
     relative Frobenius error ||x - x̂|| / ||x||, and the largest error over its bound scale/2."""
     x = _check(x)
+    if not isinstance(qt, Quantized):
+        raise TypeError(f"qt must be a Quantized (from absmax_quantize or zeropoint_quantize), "
+                        f"got {type(qt).__name__}")
+    if qt.q.shape != x.shape:
+        raise ValueError(f"qt must quantize a tensor of x's shape {tuple(x.shape)}, "
+                         f"got {tuple(qt.q.shape)}")
     err = (x - qt.dequantize()).abs()
     return {"max_abs": float(err.max()), "mean_abs": float(err.mean()),
             "relative": float(err.norm() / x.norm()),
@@ -123,6 +146,8 @@ def int8_matmul(a: torch.Tensor, b: torch.Tensor, *, vector_wise: bool = True) -
     per row of ``a`` and per column of ``b``, so C ≈ (q_a @ q_b) · c_a c_bᵀ (outer product of
     the scales). ``vector_wise=False``: one scale per tensor. Returns float32 (n, m).
     """
+    a, b = _matmul_operands(a, b, ("a", "b"))
+    vector_wise = _flag("vector_wise", vector_wise)
     qa = absmax_quantize(a, dim=1 if vector_wise else None)  # scale (n, 1) or ()
     qb = absmax_quantize(b, dim=0 if vector_wise else None)  # scale (1, m) or ()
     acc = qa.q.to(torch.int32) @ qb.q.to(torch.int32)  # (n, m) exact int32 sums
@@ -145,6 +170,7 @@ def llm_int8_matmul(x: torch.Tensor, w: torch.Tensor,
     ``threshold`` and the matching rows of w are multiplied in fp16 (Dettmers et al. 2022,
     Sec. 3.2); the other k - |O| dimensions go through :func:`int8_matmul`.
     """
+    x, w = _matmul_operands(x, w, ("x", "w"))
     outliers = outlier_columns(x, threshold)  # (k,)
     out = torch.zeros(x.shape[0], w.shape[1], dtype=torch.float32)
     if bool(outliers.any()):
@@ -155,5 +181,11 @@ def llm_int8_matmul(x: torch.Tensor, w: torch.Tensor,
 
 
 def relative_matmul_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
-    """||approx - exact||_F / ||exact||_F."""
+    """||approx - exact||_F / ||exact||_F (two finite float tensors of one shape, exact != 0)."""
+    approx, exact = _check(approx, "approx"), _check(exact, "exact")
+    if approx.shape != exact.shape:
+        raise ValueError(f"approx and exact must have the same shape, got {tuple(approx.shape)} "
+                         f"and {tuple(exact.shape)}")
+    if not bool(exact.ne(0).any()):
+        raise ValueError("exact must have a non-zero entry (its norm is the denominator)")
     return float((approx - exact).norm() / exact.norm())

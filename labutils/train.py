@@ -86,6 +86,9 @@ class TrainResult:
 
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
     """Learning rate at ``step`` (0-based): linear warm-up, then cosine to lr·min_lr_ratio."""
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    total_steps = integer("total_steps", total_steps, 1)
     warmup = max(1, round(cfg.warmup_frac * total_steps)) if cfg.warmup_frac > 0 else 0
     return cosine(step, total_steps, peak_lr=cfg.lr, warmup_steps=min(warmup, total_steps),
                   min_lr_ratio=cfg.min_lr_ratio)  # the formula lives in labutils.schedules
@@ -112,8 +115,18 @@ def _as_streams(tokens: torch.Tensor, name: str, seq_len: int, vocab_size: int) 
 
 def sample_batch(streams: torch.Tensor, batch_size: int, seq_len: int,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random windows from ``streams`` (S, L): inputs x and next-token targets y, each (B, T)."""
+    """Random windows from ``streams`` (S, L): inputs x and next-token targets y, each (B, T).
+
+    ``batch_size`` >= 1 windows of ``seq_len`` + 1 tokens, 1 <= ``seq_len`` <= L − 1.
+    """
+    if not isinstance(streams, torch.Tensor) or streams.ndim != 2:
+        raise TypeError(f"streams must be a 2-D torch.Tensor of token ids (streams, length), got "
+                        f"{type(streams).__name__} {tuple(getattr(streams, 'shape', ()))}")
     S, L = streams.shape
+    integer("batch_size", batch_size, 1)
+    integer("seq_len", seq_len, 1, L - 1)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     rows = torch.randint(S, (batch_size,), generator=generator)
     starts = torch.randint(L - seq_len, (batch_size,), generator=generator)
     idx = starts[:, None] + torch.arange(seq_len + 1)  # (B, T+1)
@@ -125,6 +138,9 @@ def sample_batch(streams: torch.Tensor, batch_size: int, seq_len: int,
 def evaluate(model: torch.nn.Module, streams: torch.Tensor, batch_size: int, n_batches: int,
              seed: int = 12345) -> float:
     """Mean loss (nats/token) of ``model`` on ``n_batches`` fixed random windows of ``streams``."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    integer("n_batches", n_batches, 1)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()

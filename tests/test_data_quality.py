@@ -114,3 +114,48 @@ def test_bad_inputs_raise():
         Q.MinHasher(0)
     with pytest.raises(ValueError, match="signatures"):
         Q.estimated_jaccard(np.zeros(3), np.zeros(4))
+
+
+# ---- bad input: each check below was missing before (a wrong type passed or crashed deep inside)
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NOT_A_GENERATOR = st.sampled_from([0, -1, 1.5, float("nan"), True, "rng", None])
+
+
+@settings(max_examples=20, deadline=None)
+@given(docs=st.sampled_from(["one document, not a list", b"bytes", 3, None, ["ok", 5]]))
+def test_dedup_refuses_anything_but_a_list_of_str(docs):
+    """A bare str used to be deduplicated character by character."""
+    for dedup in (Q.exact_dedup, Q.minhash_dedup):
+        with pytest.raises(TypeError, match="docs"):
+            dedup(docs)
+
+
+@settings(max_examples=20, deadline=None)
+@given(rng=NOT_A_GENERATOR)
+def test_random_set_pair_refuses_a_non_generator(rng):
+    with pytest.raises(TypeError, match="rng must be a numpy Generator"):
+        Q.random_set_pair(0.5, 20, rng)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.sampled_from([-1, 1.5, float("nan"), float("inf"), True, None, "0"]))
+def test_seeds_are_checked(seed):
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        Q.synthetic_corpus(5, seed=seed)
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        Q.observed_candidate_rate(0.5, 2, 2, n_pairs=2, size=10, seed=seed)
+
+
+@settings(max_examples=20, deadline=None)
+@given(s=st.sampled_from([True, False, "0.5", None]))
+def test_lsh_probability_refuses_non_numeric_similarity(s):
+    with pytest.raises(TypeError, match="s must be"):
+        Q.lsh_candidate_probability(s, 14, 8)
+
+
+@pytest.mark.parametrize("bad", [[1, 2], "ab", None, 3])
+def test_jaccard_takes_sets(bad):
+    with pytest.raises(TypeError, match="must be a set"):
+        Q.jaccard(bad, {"a"})

@@ -111,3 +111,29 @@ def test_config_is_validated():
         M.MixedPrecisionConfig("fp8")
     with pytest.raises(ValueError, match="steps"):
         M.MixedPrecisionConfig(steps=0)
+
+
+# ---- bad input (these used to be accepted: a str iterated as flags, 1 read as loss scaling on)
+@pytest.mark.parametrize("bad", ["TFT", 1, None, [0, 1], [True, "no"], [1.0]])
+def test_scale_trajectories_need_a_sequence_of_bools(bad):
+    for trajectory in (M.scale_trajectory, M.gradscaler_trajectory):
+        with pytest.raises(TypeError, match="found_inf"):
+            trajectory(bad)
+
+
+@pytest.mark.parametrize("bad", [1, 0, -1, float("nan"), "yes", None])
+def test_config_loss_scaling_must_be_a_bool(bad):
+    with pytest.raises(TypeError, match="loss_scaling"):
+        M.MixedPrecisionConfig(loss_scaling=bad)
+
+
+@pytest.mark.parametrize("bad", [1, "inf", None, 0.0])
+def test_scaler_update_takes_a_bool(bad):
+    with pytest.raises(TypeError, match="found_inf"):
+        M.DynamicLossScaler().update(bad)
+
+
+def test_config_compute_dtype_must_be_a_name():
+    """An unhashable value used to crash in the dict lookup with a message naming nothing."""
+    with pytest.raises(ValueError, match="compute_dtype"):
+        M.MixedPrecisionConfig(compute_dtype=["fp16"])

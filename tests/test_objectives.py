@@ -7,9 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from labutils import objectives as O
 
 V = 1000
+# Bad scalar arguments: negative, zero, NaN, ±inf, a bool, the wrong type.
+BAD_SCALARS = st.sampled_from([-1, -0.5, float("nan"), float("inf"), -float("inf"), True, "3", None])
 
 
 def test_clm_targets_are_inputs_shifted_by_one():
@@ -71,7 +76,7 @@ def test_span_lengths_average_three():
 
 def test_clm_scores_the_most_tokens_per_sequence():
     T = 512
-    clm, mlm, span = (O.loss_tokens(k, T) for k in O.OBJECTIVES)
+    clm, mlm, span = (O.loss_tokens(k, T) for k in ("clm", "mlm", "span"))
     assert clm == 511 and mlm == pytest.approx(76.8) and span == 77 + 26 + 1
     assert clm / mlm > 6
 
@@ -92,3 +97,69 @@ def test_bad_inputs_raise():
         O.loss_tokens("prefix", 10)
     with pytest.raises(ValueError, match="noise_density"):
         O.random_spans_mask(10, rng=rng, noise_density=0)
+
+
+def test_iid_baseline_corrupts_each_token_independently_and_merges_runs():
+    """T5's baseline (Raffel et al. 2020, Sec. 3.1.4): i.i.d. corruption at 15 %, each run of
+    corrupted tokens becomes one sentinel. Expected values worked by hand: the noisy count is
+    Binomial(T, p); a run starts at position 0 with probability p and at t > 0 with p(1 - p)."""
+    rng = np.random.default_rng(7)
+    T, p, reps = 200, 0.15, 400
+    noisy, runs, targets = [], [], []
+    for _ in range(reps):
+        x = rng.integers(0, V - 200, T)
+        ex = O.span_corruption_example(x, vocab_size=V, rng=rng, noise="iid")
+        assert np.array_equal(O.reconstruct_from_spans(ex.inputs, ex.targets, vocab_size=V,
+                                                       n_spans=ex.n_spans), x)
+        noisy.append(ex.noise_mask.sum())
+        runs.append(ex.n_spans)
+        targets.append(len(ex.targets))
+    n = reps
+    assert abs(np.mean(noisy) - p * T) < 4 * np.sqrt(T * p * (1 - p) / n)
+    want_runs = p + (T - 1) * p * (1 - p)  # 25.4 for T = 200
+    assert abs(np.mean(runs) - want_runs) < 4 * np.std(runs) / np.sqrt(n)
+    # the i.i.d. count differs from the 'spans' variant's fixed one, and matches loss_tokens
+    assert np.var(noisy) > 0
+    assert abs(np.mean(targets) - O.loss_tokens("span_iid", T)) < 4 * np.std(targets) / np.sqrt(n)
+    assert O.loss_tokens("span_iid", T) == pytest.approx(30 + 0.15 + 199 * 0.15 * 0.85 + 1)
+    # mean run length 1/(1 - p) away from the ends: shorter than the Sec. 3.3.4 variant's 3
+    assert np.sum(noisy) / np.sum(runs) == pytest.approx(1 / (1 - p), rel=0.05)
+
+
+def test_noise_kind_is_checked():
+    with pytest.raises(ValueError, match="noise"):
+        O.span_corruption_example(np.arange(20), vocab_size=V, rng=np.random.default_rng(0),
+                                  noise="geometric")
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=st.sampled_from([-1, 2.5, float("nan"), True, "0", None]))
+def test_sentinel_id_refuses_bad_input(bad):
+    with pytest.raises((TypeError, ValueError), match="i"):
+        O.sentinel_id(bad, V)
+    with pytest.raises((TypeError, ValueError), match="vocab_size"):
+        O.sentinel_id(0, bad)
+
+
+def test_sentinel_id_refuses_an_index_beyond_the_vocabulary():
+    with pytest.raises(ValueError, match="i must be"):
+        O.sentinel_id(V, V)
+
+
+@settings(max_examples=20, deadline=None)
+@given(bad=st.sampled_from([0, 1.5, None, "rng", np.random.RandomState(0)]))
+def test_span_builders_refuse_a_non_generator_rng(bad):
+    for call in (lambda: O.random_spans_mask(20, rng=bad),
+                 lambda: O.iid_noise_mask(20, rng=bad),
+                 lambda: O.span_corruption_example(np.arange(20), vocab_size=V, rng=bad)):
+        with pytest.raises(TypeError, match="rng must be a numpy Generator"):
+            call()
+
+
+@settings(max_examples=40, deadline=None)
+@given(bad=BAD_SCALARS, objective=st.sampled_from(O.OBJECTIVES))
+def test_loss_tokens_checks_every_argument_for_every_objective(bad, objective):
+    """A bad mask_prob used to pass silently unless the objective was MLM."""
+    for kw in ("mask_prob", "noise_density", "mean_span_length"):
+        with pytest.raises((TypeError, ValueError), match=kw):
+            O.loss_tokens(objective, 100, **{kw: bad})

@@ -229,3 +229,19 @@ def test_widget_renders_and_reports_rounding():
     assert r["region"] == "zero" and r["rounded"] == 0.0
     assert describe_value(70000.0, "fp16")["region"] == "overflow"
     assert describe_value(1.0 + 2.0**-9, "bf16")["rounded"] == 1.0
+
+
+# ---- bad input (missing checks before: a bool was encoded as 1.0, a list crashed deep inside)
+@pytest.mark.parametrize("bad", [True, False, "1.0", None, [1.0]])
+def test_encode_and_bit_string_refuse_non_numbers(bad):
+    with pytest.raises(TypeError, match="value must be a real number"):
+        P.encode(bad, "bf16")
+    with pytest.raises(TypeError, match="value must be a real number"):
+        P.bit_string(bad, "fp16")
+
+
+@pytest.mark.parametrize("bad", [1.0, -1, float("nan"), True, None, [1e-5, 2e-5],
+                                 torch.tensor([1, 2])])
+def test_underflow_fractions_needs_a_float_tensor(bad):
+    with pytest.raises(TypeError, match="values must be a floating-point torch.Tensor"):
+        P.underflow_fractions(bad, "fp16")

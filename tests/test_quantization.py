@@ -98,3 +98,44 @@ def test_bad_input():
         Q.absmax_quantize(torch.ones(2, 2), dim=2)
     with pytest.raises(ValueError, match="absmax"):
         Q.absmax_error_bound(0.0)
+
+
+# ---- bad input (used to crash with AttributeError, or accept any truthy flag)
+NOT_TENSORS = [1.0, -1, float("nan"), True, None, [[1.0, 2.0]]]
+
+
+@pytest.mark.parametrize("bad", NOT_TENSORS)
+def test_matmuls_name_a_bad_operand(bad):
+    x = torch.randn(4, 3)
+    with pytest.raises(TypeError, match="w must be a floating-point"):
+        Q.llm_int8_matmul(x, bad)
+    with pytest.raises(TypeError, match="b must be a floating-point"):
+        Q.int8_matmul(x, bad)
+    with pytest.raises(TypeError, match="exact must be a floating-point"):
+        Q.relative_matmul_error(x, bad)
+
+
+def test_matmul_shapes_and_nonfinite_values_are_refused():
+    x = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="matching k"):
+        Q.llm_int8_matmul(x, torch.randn(4, 3))
+    with pytest.raises(ValueError, match="w must be non-empty and finite"):
+        Q.llm_int8_matmul(x, torch.full((3, 2), float("nan")))
+    with pytest.raises(ValueError, match="same shape"):
+        Q.relative_matmul_error(x, torch.randn(3, 4))
+    with pytest.raises(ValueError, match="non-zero"):
+        Q.relative_matmul_error(x, torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("bad", [1, 0, "yes", None, float("nan")])
+def test_vector_wise_must_be_a_bool(bad):
+    with pytest.raises(TypeError, match="vector_wise"):
+        Q.int8_matmul(torch.randn(4, 3), torch.randn(3, 2), vector_wise=bad)
+
+
+def test_quantization_error_checks_qt():
+    x = torch.randn(4, 3)
+    with pytest.raises(TypeError, match="qt must be a Quantized"):
+        Q.quantization_error(x, x)
+    with pytest.raises(ValueError, match="qt must quantize a tensor of x's shape"):
+        Q.quantization_error(x, Q.absmax_quantize(torch.randn(2, 2)))

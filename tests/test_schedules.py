@@ -110,3 +110,22 @@ def test_real_wsd_branch_replays_the_long_runs_stable_phase():
         assert r["entropy_nats"] < run.eval_loss < 1.0  # learnt the bigrams (unigram H ≈ 2.6)
     with pytest.raises(ValueError, match="decay_frac"):
         S.cosine_vs_wsd(120, 30, decay_frac=0.25, warmup_steps=10, progress=False)
+
+
+# ---- the explorer's plotting helper checks its fractions (it used to overflow or accept a bool)
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -0.1, 1.5, True, None])
+def test_widget_plot_schedule_checks_fractions(bad):
+    import matplotlib.pyplot as plt
+
+    from labutils.widgets.recipe import plot_schedule
+
+    fig, ax = plt.subplots()
+    try:
+        for kw in ("warmup_frac", "decay_frac"):
+            args = {"warmup_frac": 0.1, "decay_frac": 0.2, kw: bad}
+            with pytest.raises((TypeError, ValueError), match=kw):
+                plot_schedule(ax, "wsd", 100, args["warmup_frac"], args["decay_frac"], 0.1, "linear")
+        with pytest.raises((TypeError, ValueError), match="total_steps"):
+            plot_schedule(ax, "wsd", bad, 0.1, 0.2, 0.1, "linear")
+    finally:
+        plt.close(fig)

@@ -75,3 +75,31 @@ def test_bad_inputs_raise(data):
         train(cfg, TrainConfig(tokens=10, progress=False), tokens[:, :10])
     with pytest.raises(TypeError, match="TrainConfig"):
         train(cfg, {"tokens": 10}, tokens)
+
+
+# ---- bad input (used to return empty batches, crash with RuntimeError/AttributeError/OverflowError)
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, None, float("inf")])
+def test_sample_batch_checks_sizes(bad):
+    streams, gen = torch.zeros(2, 50, dtype=torch.long), torch.Generator().manual_seed(0)
+    with pytest.raises((TypeError, ValueError), match="batch_size"):
+        sample_batch(streams, bad, 8, gen)
+    with pytest.raises((TypeError, ValueError), match="seq_len"):
+        sample_batch(streams, 2, bad, gen)
+
+
+def test_sample_batch_checks_streams_window_and_generator():
+    streams = torch.zeros(2, 50, dtype=torch.long)
+    with pytest.raises(ValueError, match="seq_len"):
+        sample_batch(streams, 2, 50, torch.Generator())  # needs seq_len + 1 <= 50
+    with pytest.raises(TypeError, match="streams"):
+        sample_batch([[0] * 50], 2, 8, torch.Generator())
+    with pytest.raises(TypeError, match="generator"):
+        sample_batch(streams, 2, 8, None)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), -1, 0, 2.5, True, "100"])
+def test_lr_at_checks_total_steps_and_cfg(bad):
+    with pytest.raises((TypeError, ValueError), match="total_steps"):
+        lr_at(0, bad, TrainConfig(tokens=1000))
+    with pytest.raises(TypeError, match="cfg must be a TrainConfig"):
+        lr_at(0, 10, bad)

@@ -21,7 +21,8 @@ COLORS = {"params": "tab:blue", "grads": "tab:orange", "optimizer": "tab:green",
 
 
 def memory_figure(breakdown: dict[str, int], gpu: str, title: str = "") -> plt.Figure:
-    """One stacked bar (GB per device) against the line of ``gpu``'s memory."""
+    """One stacked bar (GB = 1e9 bytes per device) against the line of ``gpu``'s usable memory
+    (``labutils.hardware``'s ``memory_bytes``, labelled in GB and GiB)."""
     spec = hardware.get(gpu)
     fig, ax = plt.subplots(figsize=(5, 4))
     bottom = 0.0
@@ -29,8 +30,9 @@ def memory_figure(breakdown: dict[str, int], gpu: str, title: str = "") -> plt.F
         gb = breakdown[part] / 1e9
         ax.bar(["per device"], [gb], bottom=bottom, color=COLORS[part], label=f"{part} {gb:.1f} GB")
         bottom += gb
-    cap = spec.memory_bytes / 1e9
-    ax.axhline(cap, color="black", linestyle="--", label=f"{spec.name}: {cap:.1f} GB")
+    cap = spec.memory_bytes / 1e9  # usable capacity from labutils.hardware, in GB (1e9 bytes)
+    ax.axhline(cap, color="black", linestyle="--",
+               label=f"{spec.name}: {cap:.1f} GB = {spec.memory_bytes / hardware.GiB:.1f} GiB")
     ax.set_ylabel("GB (1e9 bytes)")
     ax.set_ylim(0, max(bottom, cap) * 1.15)
     ax.set_title(title or "memory per device")
@@ -89,7 +91,8 @@ def memory_calculator(model: str = "llama-7b", gpu: str = "A100-80GB") -> widget
             verdict = "fits" if ok else "does NOT fit"
             display(Markdown(f"**{cfg.name or w['model'].value}** ({count_params(cfg) / 1e9:.2f}B "
                              f"parameters): {b['total'] / 1e9:.1f} GB per device, {verdict} in "
-                             f"{cap / 1e9:.1f} GB ({100 * b['total'] / cap:.0f} %)."))
+                             f"{cap / 1e9:.1f} GB = {cap / hardware.GiB:.1f} GiB "
+                             f"({100 * b['total'] / cap:.0f} %; GB = 1e9 bytes, GiB = 2**30)."))
             fig = memory_figure(b, w["gpu"].value, f"{verdict} ({w['gpu'].value})")
             display(fig)
             plt.close(fig)

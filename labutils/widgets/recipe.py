@@ -14,12 +14,16 @@ import numpy as np
 from labutils.data_quality import (FINEWEB_BANDS, FINEWEB_ROWS, lsh_candidate_probability,
                                    lsh_threshold)
 from labutils.schedules import COOLDOWNS, KINDS, schedule_curve
+from labutils.validate import fraction, integer
 
 
 def plot_schedule(ax: plt.Axes, kind: str, total_steps: int, warmup_frac: float,
                   decay_frac: float, min_lr_ratio: float, cooldown: str) -> None:
-    """Draw one schedule (peak LR = 1) on ``ax``."""
-    warmup = round(warmup_frac * total_steps)
+    """Draw one schedule (peak LR = 1) on ``ax``; the warm-up and cooldown are fractions of
+    ``total_steps`` in [0, 1]."""
+    total_steps = integer("total_steps", total_steps, 1)
+    warmup = round(fraction("warmup_frac", warmup_frac) * total_steps)
+    fraction("decay_frac", decay_frac)
     decay = min(round(decay_frac * total_steps), total_steps - warmup)
     lrs = schedule_curve(kind, total_steps, peak_lr=1.0, warmup_steps=warmup, decay_steps=decay,
                          min_lr_ratio=min_lr_ratio, cooldown=cooldown)
