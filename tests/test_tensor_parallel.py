@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from labutils import hardware
@@ -165,3 +167,67 @@ def test_sp_plus_selective_recompute_saves_about_5x():
     ratio = (activation_bytes_per_layer(s, b, h, a, tp=t)
              / activation_bytes_per_layer(s, b, h, a, tp=t, sequence_parallel=True, recompute="selective"))
     assert ratio == pytest.approx(5.4, abs=0.05)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input, swept over every public cost-model function: an error naming the argument
+# ----------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+BAD_POS_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
+BAD_POS_REAL = [0, 0.0, -1, NAN, INF, -INF, True, "1", None]
+BAD_BOOL = [0, 1, "yes", None]
+_PEAK = hardware.get("H100-SXM").peak_flops("bf16")
+
+TP_BAD_CASES = [
+    (lambda x: C.tp_collectives_per_layer(x), "sequence_parallel", BAD_BOOL),
+    (lambda x: C.tp_comm_bytes_per_layer(x, 1, 64, 2), "seq_len", BAD_POS_INT),
+    (lambda x: C.tp_comm_bytes_per_layer(128, x, 64, 2), "micro_batch", BAD_POS_INT),
+    (lambda x: C.tp_comm_bytes_per_layer(128, 1, x, 2), "d_model", BAD_POS_INT),
+    (lambda x: C.tp_comm_bytes_per_layer(128, 1, 64, x), "tp", [*BAD_POS_INT, 3, 128]),
+    (lambda x: C.tp_comm_bytes_per_layer(128, 1, 64, 2, bytes_per_element=x), "bytes_per_element",
+     BAD_POS_INT),
+    (lambda x: C.tp_comm_bytes_per_layer(128, 1, 64, 2, sequence_parallel=x), "sequence_parallel",
+     BAD_BOOL),
+    (lambda x: C.tp_block_param_count(x, 2), "cfg", [None, 3, "gpt2"]),
+    (lambda x: C.tp_block_param_count(tiny_config(), x), "tp", [*BAD_POS_INT, 3]),
+    (lambda x: C.layer_train_flops(x, 1, 64), "seq_len", BAD_POS_INT),
+    (lambda x: C.layer_train_flops(128, 1, x), "d_model", BAD_POS_INT),
+    (lambda x: C.tp_weight_bytes_per_layer(x, 2), "d_model", BAD_POS_INT),
+    (lambda x: C.tp_weight_bytes_per_layer(64, x), "tp", [*BAD_POS_INT, 3]),
+    (lambda x: C.tp_layer_comm_time_s(128, 1, 64, x, NVSWITCH), "tp", [*BAD_POS_INT, 3]),
+    (lambda x: C.tp_layer_comm_time_s(128, 1, 64, 2, x), "link", [None, "nvlink", 900e9]),
+    (lambda x: C.link_for_tp(x), "tp", BAD_POS_INT),
+    (lambda x: C.link_for_tp(2, x), "gpus_per_node", BAD_POS_INT),
+    (lambda x: C.link_for_tp(2, 8, x), "intra", [None, "nvlink"]),
+    (lambda x: C.tp_layer_cost(128, 1, 64, x, peak_flops=_PEAK), "tp", [*BAD_POS_INT, 3]),
+    (lambda x: C.tp_layer_cost(128, 1, 64, 2, peak_flops=x), "peak_flops", BAD_POS_REAL),
+    (lambda x: C.tp_layer_cost(128, 1, 64, 2, peak_flops=_PEAK, mfu=x), "mfu",
+     [*BAD_POS_REAL, 1.5]),
+    (lambda x: C.tp_layer_cost(128, 1, 64, 2, peak_flops=_PEAK, link=x), "link", ["nvlink", 3]),
+    (lambda x: C.tp_efficiency_curve(128, 1, 64, x, peak_flops=_PEAK), "tp",
+     [None, 2, "12", [], [0], [True], [3]]),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", TP_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(TP_BAD_CASES)])
+def test_every_cost_function_refuses_bad_input(call, name, bad_values):
+    """Negative, zero, NaN, inf, bool, wrong types and TP degrees that do not divide the width:
+    ValueError or TypeError naming the argument (tp=3 with d_model=64 used to give bytes)."""
+    for bad in bad_values:
+        with pytest.raises((ValueError, TypeError), match=name):
+            call(bad)
+
+
+@given(d_model=st.integers(1, 4096), tp=st.integers(2, 64))
+@settings(max_examples=60, deadline=None)
+def test_tp_degree_must_divide_the_width(d_model, tp):
+    """Property: every TP cost of a layer refuses a degree that does not split h evenly, and
+    accepts one that does (the matrices are cut into t equal column/row blocks)."""
+    if d_model % tp:
+        for call in (lambda: C.tp_comm_bytes_per_layer(16, 1, d_model, tp),
+                     lambda: C.tp_weight_bytes_per_layer(d_model, tp)):
+            with pytest.raises(ValueError, match="divide"):
+                call()
+    else:
+        assert C.tp_weight_bytes_per_layer(d_model, tp) == 12 * d_model * d_model / tp * 2

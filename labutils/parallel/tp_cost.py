@@ -31,10 +31,30 @@ def _check_tp(tp: object) -> int:
     return integer("tp", tp, 1)
 
 
+def _check_tp_width(d_model: object, tp: object) -> tuple[int, int]:
+    """(h, t) if t divides h: TP cuts each weight matrix into t equal column or row blocks."""
+    h, t = integer("d_model", d_model, 1), _check_tp(tp)
+    if h % t:
+        raise ValueError(f"tp={t} must divide d_model={h} (each rank holds h/t columns)")
+    return h, t
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def _check_link(name: str, value: object) -> Link:
+    if not isinstance(value, Link):
+        raise TypeError(f"{name} must be a Link (e.g. NVSWITCH, INFINIBAND), got {value!r}")
+    return value
+
+
 def tp_collectives_per_layer(sequence_parallel: bool = False) -> dict[str, dict[str, int]]:
     """Collective calls per layer, by direction: {"forward": {"all_reduce": 2}, ...}; with
     sequence parallelism 2 all-gathers and 2 reduce-scatters each way. Each moves a b·s·h tensor."""
-    if sequence_parallel:
+    if _check_bool("sequence_parallel", sequence_parallel):
         return {d: {"all_gather": n, "reduce_scatter": n} for d, n in ALL_REDUCES_PER_LAYER.items()}
     return {d: {"all_reduce": n} for d, n in ALL_REDUCES_PER_LAYER.items()}
 
@@ -47,8 +67,8 @@ def tp_comm_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, tp: in
     (t−1)/t·b·s·h·e, which is the same total. 0 when t = 1.
     """
     s, b = integer("seq_len", seq_len, 1), integer("micro_batch", micro_batch, 1)
-    h = integer("d_model", d_model, 1)
-    t, e = _check_tp(tp), integer("bytes_per_element", bytes_per_element, 1)
+    h, t = _check_tp_width(d_model, tp)
+    e = integer("bytes_per_element", bytes_per_element, 1)
     n = s * b * h * e  # bytes of one activation tensor
     calls = tp_collectives_per_layer(sequence_parallel)
     total = 0.0
@@ -63,6 +83,8 @@ def tp_block_param_count(cfg: TransformerConfig, tp: int) -> int:
     """Parameters one rank holds of one :class:`labutils.nn.gpt.Block` under TP degree ``tp``:
     the norms and the row-parallel biases (wo, fc_out) replicated, every matrix and the
     column-parallel biases divided by t."""
+    if not isinstance(cfg, TransformerConfig):
+        raise TypeError(f"cfg must be a TransformerConfig, got {cfg!r}")
     t = _check_tp(tp)
     h, f = cfg.d_model, cfg.ffn_dim
     if h % t or f % t or cfg.n_heads % t:
@@ -86,7 +108,7 @@ def tp_weight_bytes_per_layer(d_model: int, tp: int, *, bytes_per_element: int =
     """Bytes of one layer's matmul weights on one rank: 12·h²/t·e (Q, K, V, O: 4h²; a 4h GELU
     MLP: 8h²); biases and the replicated norms (O(h)) are left out, see
     :func:`tp_block_param_count` for the exact count."""
-    h, t = integer("d_model", d_model, 1), _check_tp(tp)
+    h, t = _check_tp_width(d_model, tp)
     return 12.0 * h * h / t * integer("bytes_per_element", bytes_per_element, 1)
 
 
@@ -94,14 +116,16 @@ def tp_layer_comm_time_s(seq_len: int, micro_batch: int, d_model: int, tp: int, 
                          bytes_per_element: int = 2) -> float:
     """Seconds of one layer's TP communication per training step: 4 ring all-reduces of
     b·s·h·e bytes on ``link`` (α–β model; sequence parallelism costs the same)."""
+    h, t = _check_tp_width(d_model, tp)
     n_bytes = (integer("seq_len", seq_len, 1) * integer("micro_batch", micro_batch, 1)
-               * integer("d_model", d_model, 1) * integer("bytes_per_element", bytes_per_element, 1))
-    return sum(ALL_REDUCES_PER_LAYER.values()) * link_all_reduce_time(n_bytes, _check_tp(tp), link)
+               * h * integer("bytes_per_element", bytes_per_element, 1))
+    return sum(ALL_REDUCES_PER_LAYER.values()) * link_all_reduce_time(n_bytes, t, link)
 
 
 def link_for_tp(tp: int, gpus_per_node: int = GPUS_PER_NODE, intra: Link = NVSWITCH,
                 inter: Link = INFINIBAND) -> Link:
     """The slowest link a TP group of ``tp`` GPUs uses: NVSwitch inside a node, else InfiniBand."""
+    intra, inter = _check_link("intra", intra), _check_link("inter", inter)
     return intra if _check_tp(tp) <= integer("gpus_per_node", gpus_per_node, 1) else inter
 
 
@@ -133,11 +157,11 @@ def tp_layer_cost(seq_len: int, micro_batch: int, d_model: int, tp: int, *, peak
     ``peak_flops`` (FLOP/s, e.g. ``labutils.hardware.get("H100-SXM").peak_flops("bf16")``) times
     ``mfu`` is the matmul rate; ``link`` defaults to :func:`link_for_tp` (NVSwitch for tp ≤ 8).
     """
-    t = _check_tp(tp)
+    _, t = _check_tp_width(d_model, tp)
     peak, mfu = positive("peak_flops", peak_flops), fraction("mfu", mfu)
     if mfu == 0:
         raise ValueError("mfu must be in (0, 1], got 0")
-    link = link if link is not None else link_for_tp(t, gpus_per_node)
+    link = _check_link("link", link) if link is not None else link_for_tp(t, gpus_per_node)
     comm_s = tp_layer_comm_time_s(seq_len, micro_batch, d_model, t, link,
                                   bytes_per_element=bytes_per_element)
     compute_s = layer_train_flops(seq_len, micro_batch, d_model) / t / (peak * mfu)
@@ -150,6 +174,8 @@ def tp_efficiency_curve(seq_len: int, micro_batch: int, d_model: int, tps: list[
                         peak_flops: float, mfu: float = 0.5, link: Link | None = None,
                         bytes_per_element: int = 2) -> list[TPLayerCost]:
     """:func:`tp_layer_cost` for each TP degree in ``tps`` (same link for all if given)."""
+    if not isinstance(tps, (list, tuple)) or not tps:
+        raise TypeError(f"tps must be a non-empty list of TP degrees, got {tps!r}")
     return [tp_layer_cost(seq_len, micro_batch, d_model, t, peak_flops=peak_flops, mfu=mfu,
                           link=link, bytes_per_element=bytes_per_element) for t in tps]
 
