@@ -322,13 +322,23 @@ def weak_scaling_table(per_device_batch: int, device_counts: Sequence[int] = LEC
 # --------------------------------------------------------------------------------------------
 # time, energy and cost projections (lecture 002, "Runtime and Energy Analysis")
 # --------------------------------------------------------------------------------------------
-def chinchilla_compute_flops(n_params: float, tokens_per_param: float = 20.0) -> float:
+#: Chinchilla's compute-optimal ratio, about 20 training tokens per parameter (Hoffmann et al.
+#: 2022, Table 3: 20.2B tokens for 1B parameters ... 21.2T for 1T; lecture 002, Eq. (7)).
+CHINCHILLA_TOKENS_PER_PARAM = 20.0
+
+
+def chinchilla_tokens(n_params: float, tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> float:
+    """Compute-optimal training tokens for ``n_params`` parameters: D = r·P (r = 20 by default)."""
+    return positive("tokens_per_param", tokens_per_param) * positive("n_params", n_params)
+
+
+def chinchilla_compute_flops(n_params: float,
+                             tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> float:
     """Training compute at a fixed tokens-per-parameter ratio: 6·P·(r·P); with r = 20, 120·P².
 
     Lecture 002, Eq. (7): compute ∼ 120 × P² for compute-optimal (20 tokens/parameter) training.
     """
-    p = positive("n_params", n_params)
-    return training_flops(p, positive("tokens_per_param", tokens_per_param) * p)
+    return training_flops(n_params, chinchilla_tokens(n_params, tokens_per_param))
 
 
 def time_from_rate_s(compute_flops: float, flops_per_s: float) -> float:

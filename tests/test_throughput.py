@@ -222,6 +222,13 @@ def test_chinchilla_compute_is_120_p_squared(p):
     assert tp.chinchilla_compute_flops(p) == pytest.approx(training_flops(p, 20 * p), rel=1e-12)
 
 
+def test_chinchilla_tokens_for_the_lectures_7b_example():
+    # 20 tokens per parameter (Hoffmann et al. 2022): 7B parameters -> 140B tokens, by hand;
+    # the lecture's worked example rounds the budget up to 150B.
+    assert tp.chinchilla_tokens(7e9) == 140e9
+    assert tp.chinchilla_tokens(7e9, 150 / 7) == pytest.approx(150e9)
+
+
 def test_compute_optimal_1t_model_by_hand():
     """Chapter 3's 1T example: 6·P·(20·P) with P = 1e12 is 1.2e26 FLOPs (120 YFLOP, not ZFLOP),
     and on 1024 MI250X at 35 % of the bf16 peak that is decades, not years."""
@@ -562,6 +569,7 @@ THROUGHPUT_BAD_CASES = [
     (lambda v: tp.weak_scaling_table(32, v), "device_counts", [None, 4, "1,2", (), [1, -2], [True]]),
     (lambda v: tp.chinchilla_compute_flops(v), "n_params", BAD_POS),
     (lambda v: tp.chinchilla_compute_flops(1e9, v), "tokens_per_param", BAD_POS),
+    (lambda v: tp.chinchilla_tokens(v), "n_params", BAD_POS),
     (lambda v: tp.time_from_rate_s(1e20, v), "flops_per_s", BAD_POS),
     (lambda v: tp.projected_time_s(1e20, 8, F, v), "mfu_fraction", BAD_OPEN_FRACTION),
     (lambda v: tp.energy_j(10.0, 8, v), "avg_power_w", BAD_POS),
