@@ -12,7 +12,7 @@ JB     := $(VENV)/bin/jupyter-book
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install book test test-unit gpu lab exercises grade feedback clean help
+.PHONY: install book test test-unit gpu lab exercises grade feedback student clean help
 
 help:
 	@echo "make book       install everything, then build the executed static book into book/_build/html/"
@@ -22,6 +22,7 @@ help:
 	@echo "make exercises  release the student versions of the graded assignments into exercises/release/"
 	@echo "make grade      autograde exercises/submitted/<student>/<assignment>/ into exercises/grades.csv"
 	@echo "make feedback   write per-student HTML feedback into exercises/feedback/"
+	@echo "make student    build the student edition (chapters, labutils, released assignments) into exercises/release/student-edition/"
 	@echo "make clean      remove the environment and everything built"
 
 install: $(STAMP) $(MUP_STAMP) $(JUPYTER_CONFIG_DIR)/jupyter_server_config.py
@@ -93,6 +94,9 @@ grade: install
 
 feedback: install
 	$(PY) exercises/tools/feedback.py
+
+student: install
+	$(PY) exercises/tools/student_edition.py
 
 clean:
 	rm -rf $(VENV) book/_build book/vendor .jupyter .pytest_cache .hypothesis

@@ -5,7 +5,7 @@ a compute budget, a GPU count... They are derived deterministically from
 ``(assignment, student_id)`` by :func:`student_params`, so two students get different numbers
 and cannot copy answers. This module holds only those parameters and the id helpers: the
 expected answers, their tolerances and the checks live with the instructor's sources
-(``exercises/tools/answer_key.py``) and reach the grader only; nothing here computes an answer.
+(under ``exercises/tools/`` of the instructor's repository) and reach the grader only; nothing here computes an answer.
 
 Where the student id comes from (see ``exercises/README.md``):
 

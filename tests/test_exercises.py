@@ -18,7 +18,10 @@ and for 01_flops also:
 * ``spoofer``: a cell before the setup claims alice's id through the environment -> 0 everywhere;
 * ``killer``: the napkin cell kills the kernel -> earlier parts graded, later ones 0;
 * ``nosetup``: the locked setup cell deleted and re-typed under alice's id -> 0 everywhere;
-* ``patcher``: the answer checker monkeypatched in a student cell -> flagged for review.
+* ``patcher``: the answer checker monkeypatched in a student cell -> 0 on napkin parts, flagged;
+
+and for every assignment ``liar``: float-subclass answers and a rebound ``grading`` -> 0 on
+napkin parts, full marks on the honest implementation parts.
 
 and for 13_kernels (a Triton kernel) also:
 
@@ -42,6 +45,9 @@ import nbformat
 import pytest
 
 from labutils import grading
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exercises" / "tools"))
+import answer_key  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -191,7 +197,7 @@ def fab_tamper(a: str):
 def fab_copycat(a: str, victim: str):
     """The source with the napkin answers typed in as ``victim``'s numbers."""
     nb = source_nb(a)
-    ans = grading.expected_answers(a, grading.student_params(victim, a))
+    ans = answer_key.expected_answers(a, grading.student_params(victim, a))
     cell = napkin_cell(nb)
     keys = {v: v.removeprefix("answer_") for v in answers_of(cell)}
     alias = {"answer_amdahl_speedup": "amdahl_speedup"}
@@ -226,6 +232,27 @@ def fab_patcher(a: str):
     cell = napkin_cell(nb)
     replace_solution(cell, "\n".join(f"{v} = 1.0" for v in answers_of(cell)))
     cell.source = "from labutils import grading\ngrading.check_answer = lambda *a, **k: None\n" + cell.source
+    return nb
+
+
+LIAR = """class _Liar(float):
+    def __eq__(self, other):
+        return True
+    __le__ = __ge__ = __lt__ = __gt__ = __eq__
+    def __sub__(self, other):
+        return _Liar(0.0)
+    __rsub__ = __sub__
+    def __abs__(self):
+        return _Liar(0.0)
+grading = type("_Anything", (), {"__getattr__": lambda s, n: (lambda *a, **k: [])})()"""
+
+
+def fab_liar(a: str):
+    """Every napkin answer a float subclass whose comparisons always hold, and ``grading``
+    rebound to no-ops (the issue's 12/12 attack); the implementations are the solution's."""
+    nb = source_nb(a)
+    cell = napkin_cell(nb)
+    replace_solution(cell, LIAR + "\n" + "\n".join(f"{v} = _Liar(1.0)" for v in answers_of(cell)))
     return nb
 
 
@@ -285,6 +312,7 @@ def course(tmp_path_factory):
         submit(root, "ref", a, source_nb(a))
         submit(root, "stub", a, nbformat.read(str(root / "release" / a / f"{a}.ipynb"), as_version=4))
         submit(root, "crash", a, fab_crash(a))
+        submit(root, "liar", a, fab_liar(a))
     victim = "alice"
     submit(root, "wrong", FIRST, fab_wrong(FIRST))
     submit(root, "hang", FIRST, fab_hang(FIRST))
@@ -394,7 +422,7 @@ def test_a_hanging_part_is_cut_off_and_the_rest_is_graded(course):
         assert score == (0 if part in lost else r["part_max"][part]), (part, r["parts"])
     graded = nbformat.read(str(course["root"] / "autograded" / "hang" / FIRST / f"{FIRST}.ipynb"), as_version=4)
     cut = [c for c in graded.cells if gid(c) in lost]
-    assert any(o.get("ename") == "CellTimeoutError" for o in cut[0].outputs)
+    assert "no answer within" in "".join(o.get("text", "") for o in cut[0].outputs)
 
 
 def test_tampering_with_test_cells_gains_nothing(course):
@@ -432,11 +460,23 @@ def test_deleting_the_setup_cell_scores_zero(course):
     assert "env" in r["flags"].split(";")
 
 
-def test_patching_the_grader_is_flagged(course):
-    # Code in the kernel can patch what the tests call (nbgrader's model); the audit reports it.
+def test_patching_the_grader_gains_nothing_and_is_flagged(course):
+    # The patch lives in the student's kernel; the clean grader never runs there.
     r = row(course, FIRST, "patcher")
+    assert all(r["part_scores"][p] == 0 for p in parts_after(source_nb(FIRST), "napkin")), r["parts"]
     assert "grading-internals" in r["flags"].split(";")
     assert row(course, FIRST, "ref")["flags"] == ""
+
+
+@pytest.mark.parametrize("a", GRADED)
+def test_liar_floats_and_a_rebound_grading_score_zero_and_honest_parts_keep_points(course, a):
+    r = row(course, a, "liar")
+    nb = source_nb(a)
+    for p in parts_after(nb, "napkin"):
+        assert r["part_scores"][p] == 0, r["parts"]
+    for c in impl_cells(nb):
+        for p in parts_after(nb, gid(c)):
+            assert r["part_scores"][p] == r["part_max"][p], r["parts"]
 
 
 def test_a_dead_kernel_keeps_earlier_parts(course):
@@ -480,7 +520,7 @@ def test_grading_twice_gives_the_same_csv(course):
 def test_feedback_is_offline_and_shows_no_hidden_test(course):
     files = sorted((course["root"] / "feedback").glob("*/*/*.html"))
     graded = sorted((course["root"] / "autograded").glob("*/*/*.ipynb"))
-    assert len(files) == len(graded) >= 3 * len(ASSIGNMENTS)
+    assert len(files) == len(graded) >= 4 * len(ASSIGNMENTS)
     hidden = {a: regions("\n".join(c.source for c in source_nb(a).cells),
                          "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS") for a in ASSIGNMENTS}
     for path in files:
