@@ -17,10 +17,9 @@ Communication volumes are in **elements** per device per step, in the ZeRO paper
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from labutils.validate import integer
+from labutils.validate import integer, non_negative
 
 ZERO_STAGES = (0, 1, 2, 3)
 LECTURE_BYTES = "003_f67430602ab4012b.txt ('Additional GPU RAM needed for training')"
@@ -212,9 +211,8 @@ def ring_comm_bytes(volume_elements: float, dp: int, bytes_per_element: int = 4)
     """
     dp = _int("dp", dp, 1)
     bpe = _int("bytes_per_element", bytes_per_element, 1)
-    if not (math.isfinite(volume_elements) and volume_elements >= 0):
-        raise ValueError(f"volume_elements must be finite and >= 0, got {volume_elements!r}")
-    return volume_elements * bpe * (dp - 1) / dp
+    volume = non_negative("volume_elements", volume_elements)
+    return volume * bpe * (dp - 1) / dp
 
 
 # ----------------------------------------------------------------------------------------------
@@ -240,10 +238,9 @@ def three_d_memory_bytes(param_bytes: int, *, dp: int = 1, tp: int = 1, pp: int 
     dp = _int("dp", dp, 1)
     tp = _int("tp", tp, 1)
     pp = _int("pp", pp, 1)
-    for name, f in (("optimizer_factor", optimizer_factor), ("grad_factor", grad_factor),
-                    ("residue_factor", residue_factor)):
-        if not (isinstance(f, (int, float)) and math.isfinite(f) and f >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {f!r}")
+    optimizer_factor = non_negative("optimizer_factor", optimizer_factor)
+    grad_factor = non_negative("grad_factor", grad_factor)
+    residue_factor = non_negative("residue_factor", residue_factor)
     # Lecture 002, Sec. 5.2.1: M = M_p/(PP·TP) + M_o/DP + M_g/(PP·TP) + M_e
     return (mp / (pp * tp) + optimizer_factor * mp / dp + grad_factor * mp / (pp * tp)
             + residue_factor * mp)
@@ -321,19 +318,77 @@ def accumulation_plan(global_batch: int, dp: int = 1) -> list[dict[str, int]]:
 # ----------------------------------------------------------------------------------------------
 
 
+def in_flight_micro_batches(pp: int, rank: int, micro_batches: int | None = None, *,
+                            virtual_stages: int = 1, group_size: int | None = None) -> int:
+    """Forward passes whose activations pipeline rank ``rank`` holds at its peak (1F1B schedules).
+
+    Each counts one micro-batch through one of the rank's ``virtual_stages`` model chunks.
+    Megatron-LM's schedules (megatron/core/pipeline_parallel/schedules.py) run a warm-up of
+    forwards before the first backward, then alternate one forward and one backward, so the
+    peak is warm-up + 1 (capped by all the forwards of the step, ``micro_batches · v``):
+
+    * 1F1B (v = 1): warm-up pp − rank − 1, so the first rank holds min(pp, m) micro-batches
+      (Korthikanti et al. 2022, Sec. 4.2.3: the first stage stores pp micro-batches);
+    * interleaved (v > 1): warm-up 2·(pp − rank − 1) + (v − 1)·N, with N micro-batches run
+      back to back through one chunk (``group_size``; Megatron's default and Narayanan et al.
+      2021's schedule use N = pp; Llama 3 makes N tunable, Dubey et al. 2024, Sec. 3.3.2).
+
+    ``micro_batches=None`` means enough micro-batches to reach the steady state.
+    """
+    pp = _int("pp", pp, 1)
+    rank = _int("rank", rank, 0, pp - 1)
+    v = _int("virtual_stages", virtual_stages, 1)
+    n = pp if group_size is None else _int("group_size", group_size, 1)
+    if v == 1:
+        peak = pp - rank
+    else:
+        peak = 2 * (pp - rank - 1) + (v - 1) * n + 1
+    if micro_batches is None:
+        return peak
+    return min(peak, _int("micro_batches", micro_batches, 1) * v)
+
+
+def peak_activation_layers(stage_layers: tuple[int, ...], micro_batches: int | None = None, *,
+                           virtual_stages: int = 1, group_size: int | None = None) -> float:
+    """Layer-micro-batches of activations held by the most loaded pipeline rank.
+
+    ``stage_layers[r]`` is the number of transformer layers pipeline rank r holds (all its
+    chunks together); rank r holds :func:`in_flight_micro_batches` forwards of
+    ``stage_layers[r] / v`` layers each. With equal stages, v = 1 and at least pp micro-batches
+    this is L, the whole model's layers (Korthikanti et al. 2022, Eq. 5). Interleaving raises it
+    (towards L·(1 + (pp − 1)/(pp·v)) with N = pp); fewer micro-batches than stages lower it; a
+    lighter first stage moves the peak to rank 1 (Llama 3 removes one layer from the first and
+    the last stage, Dubey et al. 2024, Sec. 3.3.2).
+    """
+    if not isinstance(stage_layers, (tuple, list)) or not stage_layers:
+        raise TypeError(f"stage_layers must be a non-empty tuple of ints, got {stage_layers!r}")
+    layers = [_int(f"stage_layers[{r}]", x, 0) for r, x in enumerate(stage_layers)]
+    pp = len(layers)
+    v = _int("virtual_stages", virtual_stages, 1)
+    return max(in_flight_micro_batches(pp, r, micro_batches, virtual_stages=v,
+                                       group_size=group_size) * layers[r] / v
+               for r in range(pp))
+
+
 def device_memory_breakdown(n_params: int, *, n_layers: int, d_model: int, n_heads: int,
                             seq_len: int, micro_batch: int, recipe: str = "mixed_adam",
                             zero_stage: int = 0, dp: int = 1, tp: int = 1, pp: int = 1,
-                            sequence_parallel: bool = False, recompute: str = "none") -> dict[str, int]:
+                            sequence_parallel: bool = False, recompute: str = "none",
+                            micro_batches: int | None = None, virtual_stages: int = 1,
+                            group_size: int | None = None,
+                            stage_layers: tuple[int, ...] | None = None) -> dict[str, int]:
     """Bytes per device of parameters, gradients, optimizer state and activations.
 
     * Model states: TP and PP split the Ψ parameters evenly, ceil(Ψ/(TP·PP)) per model-parallel
       rank (an approximation: embeddings and norms do not split exactly so), and ZeRO then
       shards over DP (:func:`model_state_bytes`).
-    * Activations: L layers' worth of :func:`labutils.activations.activation_bytes_per_layer`
-      with 16-bit activations and dropout. With 1F1B pipelining the first stage holds PP
-      micro-batches of L/PP layers, L layers in all (Korthikanti et al. 2022, Eq. 5). Embedding,
-      logits and loss activations, temporary buffers and fragmentation are left out.
+    * Activations: :func:`labutils.activations.activation_bytes_per_layer` (16-bit activations
+      and dropout) times the layer-micro-batches the most loaded pipeline rank holds,
+      :func:`peak_activation_layers` for the schedule: ``micro_batches`` per step (None: enough
+      to fill the pipeline), ``virtual_stages`` chunks per rank with ``group_size`` micro-batches
+      back to back, and ``stage_layers`` layers per rank (None: L/PP each). The defaults give L
+      layers, Korthikanti et al. 2022, Eq. 5. Embedding, logits and loss activations, temporary
+      buffers and fragmentation are left out.
 
     Returns int bytes: ``params``, ``grads``, ``optimizer``, ``activations``, ``total``.
     """
@@ -343,12 +398,19 @@ def device_memory_breakdown(n_params: int, *, n_layers: int, d_model: int, n_hea
     L = _int("n_layers", n_layers, 1)
     tp = _int("tp", tp, 1)
     pp = _int("pp", pp, 1)
-    if L % pp:
-        raise ValueError(f"pp={pp} must divide n_layers={L}")
+    if stage_layers is None:
+        if L % pp:
+            raise ValueError(f"pp={pp} must divide n_layers={L}")
+        stage_layers = (L // pp,) * pp
+    elif len(stage_layers) != pp or sum(stage_layers) > L:
+        raise ValueError(f"stage_layers must have pp={pp} entries summing to at most "
+                         f"n_layers={L}, got {stage_layers!r}")
+    layers_held = peak_activation_layers(tuple(stage_layers), micro_batches,
+                                         virtual_stages=virtual_stages, group_size=group_size)
     states = model_state_bytes(shard_numel(n, tp * pp), recipe=recipe, zero_stage=zero_stage, dp=dp)
-    act = L * activation_bytes_per_layer(seq_len, micro_batch, d_model, n_heads, tp=tp,
-                                         sequence_parallel=sequence_parallel, recompute=recompute)
+    per_layer = activation_bytes_per_layer(seq_len, micro_batch, d_model, n_heads, tp=tp,
+                                           sequence_parallel=sequence_parallel, recompute=recompute)
     out = {"params": states["params"], "grads": states["grads"], "optimizer": states["optimizer"],
-           "activations": act}
+           "activations": int(round(layers_held * per_layer))}
     out["total"] = sum(out.values())
     return out

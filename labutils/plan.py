@@ -41,7 +41,7 @@ from labutils.parallel.tp_cost import tp_layer_comm_time_s
 from labutils.scaling.published import BESIROGLU_2024, HOFFMANN_2022, LECTURE_RULE
 from labutils.throughput import (TrainingProjection, mfu, model_flops_per_token,
                                  project_training, projected_time_s)
-from labutils.validate import fraction, integer, non_negative, positive, positive_int
+from labutils.validate import fraction, integer, non_negative, number, positive, positive_int
 
 LAWS = ("lecture", "hoffmann", "besiroglu")
 HEAD_DIM = 128  # features per head (GPT-3 175B, LLaMA, Llama 3 all use 128)
@@ -73,7 +73,7 @@ def size_model(compute_flops: float, law: str = "hoffmann") -> tuple[float, floa
     ``law``: ``"lecture"`` (N ≈ 0.1·C^0.5), ``"hoffmann"`` (Hoffmann et al. 2022's Approach 3
     fit) or ``"besiroglu"`` (Besiroglu et al. 2024's refit); see :mod:`labutils.scaling`.
     """
-    if law not in LAWS:
+    if not isinstance(law, str) or law not in LAWS:
         raise ValueError(f"law must be one of {LAWS}, got {law!r}")
     if law == "lecture":
         return lecture_rule_optimal(compute_flops)
@@ -281,6 +281,14 @@ class Layout:
                 f"mb{self.micro_batch} {rc}{v}")
 
 
+def _check_types(cfg: object, layout: object, goal: object) -> None:
+    """TypeError unless cfg, layout and goal are a TransformerConfig, a Layout and a Goal."""
+    for name, value, kind in (("cfg", cfg, TransformerConfig), ("layout", layout, Layout),
+                              ("goal", goal, Goal)):
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+
+
 def layout_problems(cfg: TransformerConfig, layout: Layout, goal: Goal) -> list[str]:
     """Why ``layout`` cannot run ``cfg`` on ``goal``'s cluster (empty list: it can).
 
@@ -290,6 +298,7 @@ def layout_problems(cfg: TransformerConfig, layout: Layout, goal: Goal) -> list[
     sequence (2·cp for zigzag); micro_batch·dp divides the global batch in sequences; interleaved
     needs the micro-batch count to be a multiple of pp (Megatron-LM's rule).
     """
+    _check_types(cfg, layout, goal)
     out = []
     if layout.n_gpus != goal.n_gpus:
         out.append(f"dp·tp·pp·cp = {layout.n_gpus} != n_gpus = {goal.n_gpus}")
@@ -350,12 +359,15 @@ def model_flops_per_token_for(cfg: TransformerConfig, n_params: float, seq_len: 
 
 
 def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
-                    n_params: float | None = None, n_kv_heads: int | None = None) -> LayoutEval:
+                    n_params: float | None = None, n_kv_heads: int | None = None,
+                    stage_layers: tuple[int, ...] | None = None) -> LayoutEval:
     """Memory per GPU and step time of ``layout`` training ``cfg`` on ``goal``'s cluster.
 
     ``n_params`` overrides ``count_params(cfg)`` (for architectures TransformerConfig cannot
     describe, such as grouped-query attention); ``n_kv_heads`` sets the K/V heads ring attention
-    sends (default: all heads).
+    sends (default: all heads). ``stage_layers`` gives the layers each pipeline rank holds, for
+    the memory only (default: L/pp each); the step time keeps the even split, which is the
+    slowest stage when the others are lighter (Llama 3's first and last stages).
 
     Per GPU and per micro-batch of b sequences on one pipeline stage:
 
@@ -369,17 +381,13 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
     * DP: reduce-scatter + all-gather (stages 0-2) or 1.5× that (stage 3) of the stage's bf16
       gradients over dp·cp ranks (Chapters 4, 5), hidden behind the last micro-batch's backward.
 
-    Left out: optimizer step time, embedding/logit layers' own time and memory, the uneven first
-    and last stages, extra TP all-reduces of a recomputed forward, interleaving's larger
-    activation footprint, stragglers and failures. Memory: :func:`device_memory_breakdown`
-    with ZeRO over dp·cp ranks and the sequence cut into s/cp per rank.
+    Left out: optimizer step time, embedding/logit layers' own time and memory, extra TP
+    all-reduces of a recomputed forward, stragglers and failures. Memory:
+    :func:`device_memory_breakdown` with ZeRO over dp·cp ranks, the sequence cut into s/cp per
+    rank, and the activations of the forwards the most loaded pipeline rank holds under this
+    schedule (:func:`labutils.memory.peak_activation_layers`: min(pp, m) micro-batches for
+    1F1B, more with interleaving).
     """
-    if not isinstance(cfg, TransformerConfig):
-        raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
-    if not isinstance(layout, Layout):
-        raise TypeError(f"layout must be a Layout, got {type(layout).__name__}")
-    if not isinstance(goal, Goal):
-        raise TypeError(f"goal must be a Goal, got {type(goal).__name__}")
     problems = layout_problems(cfg, layout, goal)
     if problems:
         raise ValueError(f"layout {layout.label()} is invalid: " + "; ".join(problems))
@@ -395,7 +403,8 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
     memory = device_memory_breakdown(
         int(n), n_layers=L, d_model=h, n_heads=cfg.n_heads, seq_len=s_rank, micro_batch=b,
         zero_stage=layout.zero_stage, dp=dp * cp, tp=tp, pp=pp,
-        sequence_parallel=layout.sequence_parallel, recompute=layout.recompute)
+        sequence_parallel=layout.sequence_parallel, recompute=layout.recompute,
+        micro_batches=m, virtual_stages=v, stage_layers=stage_layers)
 
     # Compute of one micro-batch on one stage, per GPU.
     model_per_token = model_flops_per_token_for(cfg, n, s)
@@ -466,7 +475,14 @@ def enumerate_layouts(cfg: TransformerConfig, goal: Goal, *, micro_batches=(1, 2
     Sequence parallelism is on whenever tp > 1 (it costs no extra communication, Chapter 6).
     ``max_cp`` caps context parallelism (1: none; raise it for long sequences).
     """
+    if not isinstance(cfg, TransformerConfig) or not isinstance(goal, Goal):
+        raise TypeError(f"cfg and goal must be a TransformerConfig and a Goal, got "
+                        f"{type(cfg).__name__} and {type(goal).__name__}")
     positive_int("max_cp", max_cp)
+    for name, options in (("micro_batches", micro_batches), ("recomputes", recomputes),
+                          ("zero_stages", zero_stages), ("virtual_stages", virtual_stages)):
+        if not isinstance(options, (tuple, list)) or not options:
+            raise ValueError(f"{name} must be a non-empty tuple, got {options!r}")
     out = []
     g = goal.n_gpus
     for tp in divisors(g):
@@ -519,7 +535,7 @@ class Plan:
     cfg: TransformerConfig  # the shape we picked
     n_params: float  # count_params(cfg)
     n_tokens: float  # D = C / 6N with the shape's N
-    best: LayoutEval
+    best: LayoutEval  # fits in memory (plan_run raises otherwise)
     ranked: tuple[LayoutEval, ...]
     projection: TrainingProjection  # time, energy, cost, PF-days at the best layout's MFU
 
@@ -550,6 +566,9 @@ class Plan:
 def project_layout(cfg: TransformerConfig, goal: Goal, ev: LayoutEval, n_params: float,
                    n_tokens: float) -> TrainingProjection:
     """Time, energy, cost and PF/s-days of training on ``n_tokens`` at layout ``ev``'s MFU."""
+    if not isinstance(ev, LayoutEval):
+        raise TypeError(f"ev must be a LayoutEval, got {type(ev).__name__}")
+    n_params, n_tokens = positive("n_params", n_params), positive("n_tokens", n_tokens)
     attn = model_flops_per_token_for(cfg, n_params, goal.seq_len) - training_flops(n_params, 1)
     return project_training(n_params, n_tokens, goal.n_gpus, goal.accelerator, min(ev.mfu, 1.0),
                             dtype=goal.dtype, avg_power_w=goal.avg_power_w,
@@ -559,6 +578,9 @@ def project_layout(cfg: TransformerConfig, goal: Goal, ev: LayoutEval, n_params:
 
 def plan_run(goal: Goal, **enumerate_kwargs) -> Plan:
     """Size, shape, search and project: the capstone in one call.
+
+    Raises ValueError when no layout fits in memory (:func:`rank_layouts` still lists them all,
+    each with its ``fits`` flag and memory).
 
     The model's N comes from ``goal.law`` (or ``goal.n_params``); the shape's exact count N'
     then sets D = C / 6N' so the run spends the budget. Attention FLOPs come on top of 6·N'·D
@@ -572,6 +594,13 @@ def plan_run(goal: Goal, **enumerate_kwargs) -> Plan:
     d = goal.compute_flops / training_flops(n, 1)
     ranked = rank_layouts(cfg, goal, **enumerate_kwargs)
     best = ranked[0]
+    if not best.fits:
+        raise ValueError(
+            f"the goal fits on no layout: the {n / 1e9:.3g}B-parameter model needs at least "
+            f"{best.memory['total'] / 1e9:,.1f} GB per GPU ({best.layout.label()}), but "
+            f"{goal.accelerator} allows {goal.memory_limit_bytes / 1e9:,.1f} GB "
+            f"({goal.memory_usable:.0%} of its memory); add GPUs, shorten the sequence or pick "
+            f"a GPU with more memory (rank_layouts lists every layout with its fits flag)")
     return Plan(goal=goal, law_n_params=float(n_law), cfg=cfg, n_params=n, n_tokens=d, best=best,
                 ranked=tuple(ranked), projection=project_layout(cfg, goal, best, n, d))
 
@@ -590,14 +619,27 @@ LLAMA3_SCALING_PREDICTION = {"compute_flops": 3.8e25, "n_params": 402e9, "n_toke
                              "source": LLAMA3_SOURCE + ", Sec. 3.2.1"}
 #: Llama 3 405B shape (Table 3: 126 layers, width 16,384, FFN 53,248, 128 heads, 8 K/V heads,
 #: vocabulary 128,000 + 256 special). Pipelined in 16 stages the paper removes one layer from
-#: the first and the last stage (Sec. 3.3.2), i.e. 16 stages of 8 layer slots; we model 128 layer
-#: slots (1.6 % more layer memory and attention work than 126). Parameters: 405e9 as published
-#: (grouped-query attention, which TransformerConfig cannot describe, is why we pass n_params).
+#: the first and the last stage (Sec. 3.3.2), i.e. 16 stages of 8 layer slots; the step time uses
+#: the 128 slots (the 8-layer middle stages set the pace), the memory the real stages
+#: (LLAMA3_STAGE_LAYERS). Parameters: 405e9 as published (grouped-query attention, which
+#: TransformerConfig cannot describe, is why we pass n_params).
 LLAMA3_405B_CONFIG = TransformerConfig(
     vocab_size=128_256, seq_len=8192, d_model=16_384, n_layers=128, n_heads=128, d_ff=53_248,
     mlp="swiglu", tied_embeddings=False, bias=False, norm="rmsnorm", positional="rope",
     name="Llama 3 405B (128 layer slots)")
 LLAMA3_N_KV_HEADS = 8
+#: Layers per pipeline rank: 126 = 7 + 14·8 + 7 (Dubey et al. 2024, Sec. 3.3.2: "we reduce one
+#: Transformer layer each from the first and the last stages").
+LLAMA3_STAGE_LAYERS = (7,) + (8,) * 14 + (7,)
+#: Our recomputation level for "without activation checkpointing" (Sec. 3.3.2): a fused attention
+#: kernel (FlashAttention, Dao et al. 2022) never stores the s × s scores and recomputes them in
+#: its backward, which is what Korthikanti et al.'s *selective* recomputation keeps: 34·s·b·h/t
+#: bytes per layer with sequence parallelism. "none" would store 5·a·s²·b/t more bytes per layer
+#: (about 5 GB at 8k tokens), which no fused-attention run holds.
+NO_CHECKPOINTING = "selective"
+#: FSDP as Llama 3 runs it: "shards optimizer states and gradients, but for model shards we do not
+#: reshard after forward computation" (Sec. 3.3.2): parameters whole during the step, i.e. ZeRO-2.
+LLAMA3_ZERO_STAGE = 2
 
 
 @dataclass(frozen=True)
@@ -613,6 +655,13 @@ class Table4Row:
     batch_per_dp: int  # sequences per DP group per step
     tokens_per_batch: float  # as printed: "16M"
     mfu_run: str  # name of the labutils.published_mfu run holding its reported MFU
+
+    def __post_init__(self) -> None:
+        for name in ("n_gpus", "tp", "cp", "pp", "dp", "seq_len", "batch_per_dp"):
+            positive_int(name, getattr(self, name))
+        positive("tokens_per_batch", self.tokens_per_batch)
+        if not isinstance(self.mfu_run, str):
+            raise TypeError(f"mfu_run must be a str, got {self.mfu_run!r}")
 
     @property
     def layout_gpus(self) -> int:
@@ -630,8 +679,15 @@ LLAMA3_TABLE4 = (
 )
 
 
+def _check_row(row: object) -> Table4Row:
+    if not isinstance(row, Table4Row):
+        raise TypeError(f"row must be a Table4Row, got {type(row).__name__}")
+    return row
+
+
 def llama3_goal(row: Table4Row, **overrides) -> Goal:
     """The :class:`Goal` of one Table 4 row: H100s, 8 per node, its sequence and batch."""
+    row = _check_row(row)
     kw = dict(compute_flops=LLAMA3_405B_RUN["reported_flops"], accelerator="H100-SXM",
               n_gpus=row.n_gpus, gpus_per_node=8, seq_len=row.seq_len,
               global_batch_tokens=row.batch_tokens, n_params=LLAMA3_405B_RUN["n_params"],
@@ -640,22 +696,25 @@ def llama3_goal(row: Table4Row, **overrides) -> Goal:
     return Goal(**kw)
 
 
-def llama3_layout(row: Table4Row, *, recompute: str = "selective", zero_stage: int = 1,
-                  virtual_stages: int = 1) -> Layout:
+def llama3_layout(row: Table4Row, *, recompute: str = NO_CHECKPOINTING,
+                  zero_stage: int = LLAMA3_ZERO_STAGE, virtual_stages: int = 1) -> Layout:
     """Table 4's layout with our assumptions: micro-batch 1 sequence, sequence parallelism on,
-    ZeRO-1 over DP (the paper's FSDP may shard more, which would only lower memory), and the
-    given recomputation and interleaving (the paper states neither per row)."""
+    the paper's FSDP as ZeRO-2 over DP, no activation checkpointing (the paper's 8k runs,
+    Sec. 3.3.2), and the given interleaving (the paper uses it but does not state V)."""
+    row = _check_row(row)
     return Layout(dp=row.dp, tp=row.tp, pp=row.pp, cp=row.cp, zero_stage=zero_stage,
                   micro_batch=1, recompute=recompute, sequence_parallel=True,
                   virtual_stages=virtual_stages)
 
 
 def evaluate_llama3(row: Table4Row, **layout_kwargs) -> LayoutEval:
-    """Our model's memory and MFU for one Table 4 row (see :func:`llama3_layout`)."""
+    """Our model's memory and MFU for one Table 4 row (see :func:`llama3_layout`), with the
+    paper's stages of 7, 8, …, 8, 7 layers for the memory."""
     goal = llama3_goal(row)
     seq_cfg = replace(LLAMA3_405B_CONFIG, seq_len=row.seq_len)
     return evaluate_layout(seq_cfg, llama3_layout(row, **layout_kwargs), goal,
-                           n_params=LLAMA3_405B_RUN["n_params"], n_kv_heads=LLAMA3_N_KV_HEADS)
+                           n_params=LLAMA3_405B_RUN["n_params"], n_kv_heads=LLAMA3_N_KV_HEADS,
+                           stage_layers=LLAMA3_STAGE_LAYERS)
 
 
 #: Lecture 000's worked example: a 7B model on 256 A100s, 2048 sequences of 4096 tokens per step
@@ -675,6 +734,7 @@ def kernel_efficiency_for_step(cfg: TransformerConfig, layout: Layout, goal: Goa
     is slower than the target (communication and bubble alone exceed it).
     """
     target = positive("target_step_s", target_step_s)
+    tol = number("tol", tol, low=1e-12, high=0.1)
 
     def step(eff: float) -> float:
         return evaluate_layout(cfg, layout, replace(goal, kernel_efficiency=eff),
@@ -697,6 +757,9 @@ def step_time_for_mfu(cfg: TransformerConfig, goal: Goal, mfu_fraction: float,
                       n_params: float | None = None) -> float:
     """Seconds per step that a reported MFU implies: one global batch's model FLOPs
     (6N + attention per token) at K·F·MFU (:func:`labutils.throughput.projected_time_s`)."""
+    if not isinstance(cfg, TransformerConfig) or not isinstance(goal, Goal):
+        raise TypeError(f"cfg and goal must be a TransformerConfig and a Goal, got "
+                        f"{type(cfg).__name__} and {type(goal).__name__}")
     n = float(count_params(cfg)) if n_params is None else positive("n_params", n_params)
     flops = model_flops_per_token_for(cfg, n, goal.seq_len) * goal.global_batch_tokens
     return projected_time_s(flops, goal.n_gpus, goal.peak_flops, mfu_fraction)

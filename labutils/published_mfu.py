@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labutils import hardware
+from labutils.validate import non_negative, number, positive, positive_int
 from labutils.flops import attention_flops_per_token
 from labutils.model import TransformerConfig
 from labutils.throughput import (
@@ -42,6 +43,13 @@ class Check:
     tolerance: float  # absolute, in the unit of ``reported``
     why: str  # why this tolerance: the rounding of the inputs and of the reported figure
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.quantity, str) or not isinstance(self.why, str):
+            raise TypeError(f"quantity and why must be str, got {self.quantity!r}, {self.why!r}")
+        number("reported", self.reported)
+        number("recomputed", self.recomputed)
+        non_negative("tolerance", self.tolerance)
+
     @property
     def difference(self) -> float:
         return self.recomputed - self.reported
@@ -58,6 +66,9 @@ def _attention_training_flops_per_token(n_layers: int, n_heads: int, head_dim: i
     a config whose width is the attention width H·Q (PaLM's 12288, not its d_model 18432) and
     whose vocabulary is a placeholder.
     """
+    for name, x in (("n_layers", n_layers), ("n_heads", n_heads), ("head_dim", head_dim),
+                    ("seq_len", seq_len)):
+        positive_int(name, x)
     shape = TransformerConfig(vocab_size=1, seq_len=seq_len, d_model=n_heads * head_dim,
                               n_layers=n_layers, n_heads=n_heads, name="attention shape")
     return attention_flops_per_token(shape, training=True)
@@ -94,7 +105,25 @@ class PublishedRun:
     def __post_init__(self) -> None:
         if (self.tokens_per_s is None) == (self.achieved_flops_per_device is None):
             raise ValueError(f"{self.name}: give exactly one of tokens_per_s and achieved_flops_per_device")
-        hardware.get(self.accelerator)  # raises on an unknown name
+        hardware.get(self.accelerator).peak_flops(self.dtype)  # raises on an unknown name or dtype
+        positive("n_params", self.n_params)
+        positive_int("n_devices", self.n_devices)
+        non_negative("attention_flops_per_token", self.attention_flops_per_token)
+        for name in ("tokens_per_s", "achieved_flops_per_device", "n_tokens", "reported_days",
+                     "reported_device_hours"):
+            if getattr(self, name) is not None:
+                positive(name, getattr(self, name))
+        for name in ("reported_mfu", "reported_hfu"):
+            if getattr(self, name) is not None:
+                number(name, getattr(self, name), low=0.0, high=1.0, low_open=True)
+        if self.megatron_shape is not None:
+            if not isinstance(self.megatron_shape, tuple) or len(self.megatron_shape) != 4:
+                raise TypeError(f"megatron_shape must be a (layers, hidden, seq_len, vocab) tuple, "
+                                f"got {self.megatron_shape!r}")
+            for name, x in zip(("layers", "hidden", "seq_len", "vocab"), self.megatron_shape):
+                positive_int(f"megatron_shape {name}", x)
+        if not isinstance(self.counts_recomputation, bool):
+            raise TypeError(f"counts_recomputation must be a bool, got {self.counts_recomputation!r}")
 
     @property
     def peak_flops_per_device(self) -> float:
@@ -282,6 +311,11 @@ class PublishedTimeEstimate:
     reported_days: float
     source: str
 
+    def __post_init__(self) -> None:
+        for name in ("n_params", "n_tokens", "achieved_flops_per_device", "reported_days"):
+            positive(name, getattr(self, name))
+        positive_int("n_devices", self.n_devices)
+
     def recomputed_days(self) -> float:
         compute = hardware_flops_per_token(self.n_params, recompute_fraction=1.0) * self.n_tokens
         return time_from_rate_s(compute, self.n_devices * self.achieved_flops_per_device) / S_PER_DAY
@@ -313,6 +347,11 @@ class RecomputationComparison:
     mfu_selective: float  # fraction, with selective recomputation + sequence parallelism
     reported_speedup: float  # "x % faster", as a fraction
     source: str
+
+    def __post_init__(self) -> None:
+        for name in ("mfu_full", "mfu_selective"):
+            number(name, getattr(self, name), low=0.0, high=1.0, low_open=True)
+        number("reported_speedup", self.reported_speedup, low=-1.0, low_open=True)
 
     def hfu_full(self) -> float:
         """HFU of the full-recomputation run: MFU × hardware / model FLOPs per token (8N / 6N)."""

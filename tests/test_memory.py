@@ -215,9 +215,24 @@ def test_memory_widget_builds():
     import matplotlib
 
     matplotlib.use("Agg")
-    from labutils.widgets.memory import fits, memory_calculator
+    import matplotlib.pyplot as plt
 
-    assert memory_calculator() is not None
+    from labutils import hardware
+    from labutils.widgets.memory import PARTS, fits, memory_calculator, memory_figure
+
+    panel = memory_calculator()  # builds and renders its default setting without raising
+    controls = {c.description: c for box in panel.children[0].children for c in box.children}
+    assert controls["model"].value == "llama-7b" and controls["ZeRO stage"].value == 1
+    # The figure draws labutils.memory's numbers: the default setting's stacked bars, in GB.
+    cfg = preset("llama-7b")
+    b = M.device_memory_breakdown(count_params(cfg), n_layers=cfg.n_layers, d_model=cfg.d_model,
+                                  n_heads=cfg.n_heads, seq_len=2048, micro_batch=1, zero_stage=1,
+                                  dp=8, recompute="selective")
+    fig = memory_figure(b, "A100-80GB")
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == pytest.approx([b[k] / 1e9 for k in PARTS])
+    assert fig.axes[0].lines[0].get_ydata()[0] == pytest.approx(hardware.get("A100-80GB").memory_bytes / 1e9)
+    plt.close(fig)
     assert fits({"total": 10}, "A100-80GB") and not fits({"total": 10**12}, "A100-80GB")
 
 
@@ -264,3 +279,78 @@ def test_cuda_activation_memory_matches_cpu_trend():
     cfg = tiny_config(seq_len=64, d_model=64, n_heads=4)
     held = {r: A.measure_activations(cfg, 4, r, device="cuda").held_after_forward_bytes for r in A.RECOMPUTE}
     assert held["none"] > held["selective"] > held["full"] > 0
+
+
+# ---- pipeline schedules: what the most loaded rank holds ----------------------------------------
+
+def test_in_flight_micro_batches_by_hand():
+    # 1F1B: rank r runs pp − r − 1 warm-up forwards, then 1F1B: pp − r in flight, at most m.
+    assert [M.in_flight_micro_batches(4, r) for r in range(4)] == [4, 3, 2, 1]
+    assert M.in_flight_micro_batches(4, 0, 2) == 2  # only 2 micro-batches in the step
+    # Interleaved (Megatron-LM): 2(pp − r − 1) + (v − 1)·N + 1, capped by m·v forwards.
+    assert M.in_flight_micro_batches(4, 0, 8, virtual_stages=2) == 2 * 3 + 1 * 4 + 1
+    assert M.in_flight_micro_batches(4, 0, 2, virtual_stages=2) == 4
+    assert M.in_flight_micro_batches(4, 0, 8, virtual_stages=2, group_size=6) == 6 + 6 + 1
+
+
+def test_peak_activation_layers():
+    # Equal stages, 1F1B, enough micro-batches: L layers (Korthikanti Eq. 5).
+    assert M.peak_activation_layers((8,) * 4) == 32
+    # Interleaved towards L·(1 + (pp − 1)/(pp·v)): 11 forwards of 4 layers = 44 = 32·(1 + 3/8).
+    assert M.peak_activation_layers((8,) * 4, 8, virtual_stages=2) == 44
+    # A lighter first stage moves the peak to rank 1: max(4·7, 3·8) = 28.
+    assert M.peak_activation_layers((7, 8, 8, 7), 8) == 28
+
+
+def test_device_memory_breakdown_follows_the_schedule():
+    kw = dict(n_layers=32, d_model=4096, n_heads=32, seq_len=2048, micro_batch=1, tp=1, pp=4)
+    per_layer = 34 * 2048 * 4096  # Korthikanti Eq. 1 without the score terms (selective), bytes
+    full = M.device_memory_breakdown(10**9, recompute="selective", **kw)
+    assert full["activations"] == 32 * per_layer
+    two = M.device_memory_breakdown(10**9, recompute="selective", micro_batches=2, **kw)
+    assert two["activations"] == 2 * 8 * per_layer  # 2 micro-batches of 8 layers
+    inter = M.device_memory_breakdown(10**9, recompute="selective", micro_batches=8,
+                                      virtual_stages=2, **kw)
+    assert inter["activations"] == 44 * per_layer
+    with pytest.raises(ValueError, match="stage_layers"):
+        M.device_memory_breakdown(10**9, stage_layers=(8, 8, 8), **kw)
+
+
+# ---- bad input, every public function ------------------------------------------------------------
+
+BAD_NUMBERS = [(-1, ValueError), (0, ValueError), (float("nan"), TypeError),
+               (float("inf"), TypeError), ("8", TypeError), (True, TypeError), (2.5, TypeError)]
+
+
+@pytest.mark.parametrize("value,exc", BAD_NUMBERS)
+@pytest.mark.parametrize("call", [
+    lambda x: M.in_flight_micro_batches(x, 0),
+    lambda x: M.in_flight_micro_batches(4, 0, x),
+    lambda x: M.in_flight_micro_batches(4, 0, 4, virtual_stages=x),
+    lambda x: M.in_flight_micro_batches(4, 0, 4, virtual_stages=2, group_size=x),
+    lambda x: M.peak_activation_layers((4, 4), x),
+    lambda x: M.device_memory_breakdown(10**6, n_layers=4, d_model=64, n_heads=4, seq_len=8,
+                                        micro_batch=1, pp=2, micro_batches=x),
+], ids=["pp", "micro_batches", "virtual_stages", "group_size", "peak_micro_batches",
+        "breakdown_micro_batches"])
+def test_memory_counts_refuse_bad_values(call, value, exc):
+    with pytest.raises(exc, match="must be"):  # the validate helpers' wording, naming the argument
+        call(value)
+
+
+@pytest.mark.parametrize("value,exc", [("2", TypeError), (None, TypeError)])
+def test_memory_reals_refuse_wrong_types_by_name(value, exc):
+    # Before: a TypeError from math.isfinite that names no argument, or a ValueError.
+    with pytest.raises(exc, match="volume_elements"):
+        M.ring_comm_bytes(value, 4)
+    with pytest.raises(exc, match="optimizer_factor"):
+        M.three_d_memory_bytes(100, optimizer_factor=value)
+
+
+def test_pipeline_rank_and_stage_layers_are_checked():
+    with pytest.raises(ValueError, match="rank"):
+        M.in_flight_micro_batches(4, 4)
+    with pytest.raises(TypeError, match="stage_layers"):
+        M.peak_activation_layers(())
+    with pytest.raises(ValueError, match="stage_layers"):
+        M.peak_activation_layers((4, -1))
