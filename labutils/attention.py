@@ -53,6 +53,12 @@ def _check_qkv(q: object, k: object, v: object) -> None:
                          f"{tuple(qs)}, {tuple(ks)}, {tuple(vs)}")
 
 
+def _check_causal(causal: object) -> bool:
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be a bool, got {type(causal).__name__} ({causal!r})")
+    return causal
+
+
 def causal_mask(q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
     """Boolean (s_q, s_k) mask, True where query position q may see key position k (k ≤ q)."""
     return k_pos[None, :] <= q_pos[:, None]
@@ -67,7 +73,7 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """
     _check_qkv(q, k, v)
     scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    if causal:
+    if _check_causal(causal):
         pos_q = torch.arange(q.shape[-2])
         pos_k = torch.arange(k.shape[-2])
         scores = scores.masked_fill(~causal_mask(pos_q, pos_k), float("-inf"))
@@ -165,6 +171,7 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
     (s, d) output, whichever is larger): see :func:`largest_intermediate_bytes`.
     """
     _check_qkv(q, k, v)
+    causal = _check_causal(causal)
     block_q = integer("block_q", block_q, 1)
     block_k = integer("block_k", block_k, 1)
     s_q, s_k = q.shape[-2], k.shape[-2]

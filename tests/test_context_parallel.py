@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from labutils import attention as A
@@ -246,3 +248,102 @@ def test_widget_renders_tested_numbers():
     assert "exposed" in W.report(8192, 64, 2048, 128, 16, "H100-SXM", "infiniband", False, 1.0)
     panel = W.context_parallel_explorer()
     assert "tokens per rank" in panel.children[-1].value
+    dm, kv = panel.children[3], panel.children[5]
+    dm.value, kv.value = 5120, 16  # 40 heads of 128 cannot share 16 K/V heads: the error shows
+    assert "must divide" in panel.children[-1].value
+    kv.value = 8
+    assert "tokens per rank" in panel.children[-1].value
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input, swept over every public cost-model function: an error naming the argument
+# ----------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+BAD_POS_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
+BAD_POS_REAL = [0, 0.0, -1, NAN, INF, -INF, True, "1", None]
+BAD_NON_NEG_REAL = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
+BAD_FRACTION = [*BAD_POS_REAL, 1.5]  # a share in (0, 1]
+BAD_BOOL = [0, 1, "yes", None]
+_Q = torch.zeros(1, 8, 4)
+
+CP_BAD_CASES = [
+    (lambda x: CP.chunks_of_rank(x, 0), "world_size", BAD_POS_INT),
+    (lambda x: CP.chunks_of_rank(2, x), "rank", [-1, 2, 2.5, True, None]),
+    (lambda x: CP.chunks_of_rank(2, 0, x), "scheme", ["ring", None]),
+    (lambda x: CP.n_chunks(x), "world_size", BAD_POS_INT),
+    (lambda x: CP.positions_of_rank(x, 2, 0), "seq_len", [*BAD_POS_INT, 6]),
+    (lambda x: CP.causal_work_per_rank(x, 2), "seq_len", [*BAD_POS_INT, 6]),
+    (lambda x: CP.causal_work_per_rank(8, x), "world_size", [*BAD_POS_INT, 3]),
+    (lambda x: CP.causal_blocks_per_rank(x), "world_size", BAD_POS_INT),
+    (lambda x: CP.kv_block_bytes(x, 64, 8), "tokens", BAD_POS_INT),
+    (lambda x: CP.kv_block_bytes(16, x, 8), "d_model", [*BAD_POS_INT, 60]),
+    (lambda x: CP.kv_block_bytes(16, 64, x), "n_heads", [*BAD_POS_INT, 3]),
+    (lambda x: CP.kv_block_bytes(16, 64, 8, x), "n_kv_heads", [*BAD_POS_INT[:-1], 3, 16]),
+    (lambda x: CP.kv_block_bytes(16, 64, 8, 2, x), "micro_batch", BAD_POS_INT),
+    (lambda x: CP.kv_block_bytes(16, 64, 8, 2, 1, x), "bytes_per_element", BAD_POS_INT),
+    (lambda x: CP.ring_kv_bytes_per_rank(x, 2, 64, 8), "seq_len", BAD_POS_INT),
+    (lambda x: CP.ring_kv_bytes_per_rank(128, x, 64, 8), "cp", [*BAD_POS_INT, 3]),
+    (lambda x: CP.ring_kv_bytes_per_rank(128, 2, 64, 8, x), "n_kv_heads", [0, 3, 16, True]),
+    (lambda x: CP.ring_kv_bytes_per_rank(128, 2, 64, 8, backward=x), "backward", BAD_BOOL),
+    (lambda x: CP.cp_activation_bytes_per_layer(128, 1, 64, 8, x), "cp", [*BAD_POS_INT, 3]),
+    (lambda x: CP.cp_activation_bytes_per_layer(x, 1, 64, 8, 2), "seq_len", BAD_POS_INT),
+    (lambda x: CP.cp_activation_bytes_per_layer(128, 1, 64, 8, 2, flash=x), "flash", BAD_BOOL),
+    (lambda x: CP.block_attention_flops(x, 64), "tokens_per_rank", BAD_POS_INT),
+    (lambda x: CP.block_attention_flops(16, x), "d_model", BAD_POS_INT),
+    (lambda x: CP.block_attention_flops(16, 64, x), "micro_batch", BAD_POS_INT),
+    (lambda x: CP.block_attention_flops(16, 64, 1, x), "causal_fraction", BAD_FRACTION),
+    (lambda x: CP.ring_step(16, 64, x, 1e9), "peak_flops", BAD_POS_REAL),
+    (lambda x: CP.ring_step(16, 64, 1e12, x), "bandwidth_bytes_per_s", BAD_POS_REAL),
+    (lambda x: CP.ring_step(16, 64, 1e12, 1e9, mfu=x), "mfu", BAD_FRACTION),
+    (lambda x: CP.ring_step(16, 64, 1e12, 1e9, latency_s=x), "latency_s", BAD_NON_NEG_REAL),
+    (lambda x: CP.ring_step(16, 64, 1e12, 1e9, n_heads=8, n_kv_heads=x), "n_kv_heads", [0, 3, 16]),
+    (lambda x: CP.compute_bound_tokens_per_rank(x, 1e9), "peak_flops", BAD_POS_REAL),
+    (lambda x: CP.compute_bound_tokens_per_rank(1e12, x), "bandwidth_bytes_per_s", BAD_POS_REAL),
+    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, d_model=x, n_heads=8), "d_model",
+     [*BAD_POS_INT, 60]),
+    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, n_heads=8, n_kv_heads=x), "n_kv_heads",
+     [*BAD_POS_INT[:-1], 3, 16]),  # None means "as many as the heads"
+    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, mfu=x), "mfu", BAD_FRACTION),
+    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, latency_s=x), "latency_s",
+     BAD_NON_NEG_REAL),
+    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, causal_fraction=x), "causal_fraction",
+     BAD_FRACTION),
+    (lambda x: A.score_matrix_bytes(x, 8), "seq_len", BAD_POS_INT),
+    (lambda x: A.score_matrix_bytes(128, x), "n_heads", BAD_POS_INT),
+    (lambda x: A.score_matrix_bytes(128, 8, x), "micro_batch", BAD_POS_INT),
+    (lambda x: A.score_matrix_bytes(128, 8, 1, x), "bytes_per_element", BAD_POS_INT),
+    (lambda x: A.largest_intermediate_bytes(x, 64), "seq_len", BAD_POS_INT),
+    (lambda x: A.largest_intermediate_bytes(128, x), "head_dim", BAD_POS_INT),
+    (lambda x: A.largest_intermediate_bytes(128, 64, x), "batch_heads", BAD_POS_INT),
+    (lambda x: A.largest_intermediate_bytes(128, 64, 1, x, 16), "block_q", BAD_POS_INT),
+    (lambda x: A.largest_intermediate_bytes(128, 64, 1, 16, x), "block_k", BAD_POS_INT),
+    (lambda x: A.online_softmax(torch.zeros(3, 8), x), "block", BAD_POS_INT),
+    (lambda x: A.flash_attention(_Q, _Q, _Q, block_q=x), "block_q", BAD_POS_INT),
+    (lambda x: A.flash_attention(_Q, _Q, _Q, causal=x), "causal", BAD_BOOL),
+    (lambda x: A.naive_attention(_Q, _Q, _Q, causal=x), "causal", BAD_BOOL),
+    (lambda x: A.naive_attention(x, _Q, _Q), "q", [None, [[1.0]], torch.zeros(8, 3)]),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", CP_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(CP_BAD_CASES)])
+def test_every_cost_function_refuses_bad_input(call, name, bad_values):
+    """Negative, zero, NaN, inf, bool, wrong types, shares above 1 and head counts that do not
+    divide: ValueError or TypeError naming the argument (n_kv_heads=3 of 8 heads, an MFU of 1.5
+    and a causal fraction of 1.5 used to give numbers)."""
+    for bad in bad_values:
+        with pytest.raises((ValueError, TypeError), match=name):
+            call(bad)
+
+
+@given(n_heads=st.integers(1, 64), n_kv_heads=st.integers(1, 64))
+@settings(max_examples=60, deadline=None)
+def test_kv_heads_must_divide_the_heads(n_heads, n_kv_heads):
+    """Property (grouped-query attention): each K/V head serves n_heads/n_kv_heads query heads,
+    so a count that does not divide the heads (or exceeds them) is refused."""
+    d_model = 64 * n_heads
+    if n_kv_heads > n_heads or n_heads % n_kv_heads:
+        with pytest.raises(ValueError, match="n_kv_heads"):
+            CP.kv_block_bytes(16, d_model, n_heads, n_kv_heads)
+    else:  # 2 (K and V) · tokens · head_dim · kv heads · 2 bytes
+        assert CP.kv_block_bytes(16, d_model, n_heads, n_kv_heads) == 2 * 16 * 64 * n_kv_heads * 2

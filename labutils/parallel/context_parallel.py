@@ -32,7 +32,7 @@ import torch.distributed as dist
 
 from labutils.activations import activation_bytes_per_layer
 from labutils.attention import block_attention, causal_mask, empty_partial, merge_partials
-from labutils.validate import integer, non_negative, positive
+from labutils.validate import integer, non_negative, number, positive
 
 SCHEMES = ("contiguous", "zigzag")
 
@@ -323,6 +323,24 @@ def run_ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, world_
 # ----------------------------------------------------------------------------------------------
 
 
+def _share(name: str, value: object) -> float:
+    """A share in (0, 1]: an MFU, or the visible fraction of a causal block."""
+    return number(name, value, low=0.0, high=1.0, low_open=True)
+
+
+def _check_heads(d_model: object, n_heads: object, n_kv_heads: object) -> tuple[int, int, int]:
+    """(h, a, kv): a divides h (equal head widths) and kv divides a (grouped-query attention:
+    each K/V head serves a/kv query heads); kv = a when ``n_kv_heads`` is None."""
+    h, a = integer("d_model", d_model, 1), integer("n_heads", n_heads, 1)
+    if h % a:
+        raise ValueError(f"n_heads={a} must divide d_model={h}")
+    kv = a if n_kv_heads is None else integer("n_kv_heads", n_kv_heads, 1, a)
+    if a % kv:
+        raise ValueError(f"n_kv_heads={kv} must divide n_heads={a} (each K/V head serves "
+                         f"n_heads/n_kv_heads query heads)")
+    return h, a, kv
+
+
 def kv_block_bytes(tokens: int, d_model: int, n_heads: int, n_kv_heads: int | None = None,
                    micro_batch: int = 1, bytes_per_element: int = 2) -> int:
     """Bytes of the K and V of ``tokens`` tokens: 2·b·tokens·(d_model/n_heads)·n_kv_heads·e.
@@ -331,12 +349,9 @@ def kv_block_bytes(tokens: int, d_model: int, n_heads: int, n_kv_heads: int | No
     default: n_heads.
     """
     n = integer("tokens", tokens, 1)
-    h, a = integer("d_model", d_model, 1), integer("n_heads", n_heads, 1)
-    kv = a if n_kv_heads is None else integer("n_kv_heads", n_kv_heads, 1, a)
+    h, a, kv = _check_heads(d_model, n_heads, n_kv_heads)
     b = integer("micro_batch", micro_batch, 1)
     e = integer("bytes_per_element", bytes_per_element, 1)
-    if h % a:
-        raise ValueError(f"n_heads={a} must divide d_model={h}")
     return 2 * b * n * (h // a) * kv * e
 
 
@@ -375,6 +390,8 @@ def cp_activation_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, 
     s, c = integer("seq_len", seq_len, 1), integer("cp", cp, 1)
     if s % c:
         raise ValueError(f"cp={c} must divide seq_len={s}")
+    if not isinstance(flash, bool):
+        raise TypeError(f"flash must be a bool, got {type(flash).__name__} ({flash!r})")
     kw = dict(bytes_per_element=bytes_per_element, dropout=dropout)
     linear = activation_bytes_per_layer(s // c, micro_batch, d_model, n_heads,
                                         recompute="selective", **kw)
@@ -396,7 +413,7 @@ def block_attention_flops(tokens_per_rank: int, d_model: int, micro_batch: int =
     n = integer("tokens_per_rank", tokens_per_rank, 1)
     h = integer("d_model", d_model, 1)
     b = integer("micro_batch", micro_batch, 1)
-    f = positive("causal_fraction", causal_fraction)
+    f = _share("causal_fraction", causal_fraction)
     return 4.0 * b * n * n * h * f
 
 
@@ -426,7 +443,7 @@ def ring_step(tokens_per_rank: int, d_model: int, peak_flops: float, bandwidth_b
     flops = block_attention_flops(tokens_per_rank, d_model, micro_batch, causal_fraction)
     block_bytes = kv_block_bytes(tokens_per_rank, d_model, n_heads, n_kv_heads, micro_batch,
                                  bytes_per_element)
-    return RingStep(flops / (positive("mfu", mfu) * positive("peak_flops", peak_flops)),
+    return RingStep(flops / (_share("mfu", mfu) * positive("peak_flops", peak_flops)),
                     non_negative("latency_s", latency_s)
                     + block_bytes / positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s))
 
@@ -442,13 +459,11 @@ def compute_bound_tokens_per_rank(peak_flops: float, bandwidth_bytes_per_s: floa
     Equal at n* = (k_m + √(k_m² + 4·k_c·α)) / (2·k_c); with α = 0, n* = e·F·mfu⁻¹·(kv/a)/(2·f·B),
     independent of d_model and batch: the FLOP/s-to-bandwidth ratio of the hardware decides.
     """
-    h = integer("d_model", d_model, 1)
-    a = integer("n_heads", n_heads, 1)
-    kv = a if n_kv_heads is None else integer("n_kv_heads", n_kv_heads, 1, a)
+    h, a, kv = _check_heads(d_model, n_heads, n_kv_heads)
     b = integer("micro_batch", micro_batch, 1)
     e = integer("bytes_per_element", bytes_per_element, 1)
-    k_c = 4.0 * b * h * positive("causal_fraction", causal_fraction) / (
-        positive("mfu", mfu) * positive("peak_flops", peak_flops))
+    k_c = 4.0 * b * h * _share("causal_fraction", causal_fraction) / (
+        _share("mfu", mfu) * positive("peak_flops", peak_flops))
     k_m = 2.0 * b * h * (kv / a) * e / positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
     alpha = non_negative("latency_s", latency_s)
     return (k_m + math.sqrt(k_m * k_m + 4 * k_c * alpha)) / (2 * k_c)

@@ -8,6 +8,8 @@ the callback only formats.
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as w
 
 from labutils import hardware
@@ -75,8 +77,11 @@ def context_parallel_explorer() -> w.Widget:
     out = w.HTML()
 
     def update(_=None) -> None:
-        out.value = report(seq.value, cp.value, dm.value, hd.value, kv.value, acc.value,
-                           link.value, causal.value, mfu.value)
+        try:
+            out.value = report(seq.value, cp.value, dm.value, hd.value, kv.value, acc.value,
+                               link.value, causal.value, mfu.value)
+        except ValueError as err:  # e.g. 40 heads (5120/128) and 16 K/V heads: shown, not crashed
+            out.value = f"<span style='color:firebrick'>{html.escape(str(err))}</span>"
 
     controls = [seq, cp, dm, hd, kv, acc, link, causal, mfu]
     for c in controls:
