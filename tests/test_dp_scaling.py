@@ -132,3 +132,59 @@ def test_explorer_widget_reports_dp_step_numbers():
     c = W.cluster_from(7, "A100-80GB", 0.4, 900, 50, 10, 25, "ring", True)
     step = S.dp_step(c, 1024, 8 * 4096)
     assert f"{step.comm_s * 1e3:,.1f} ms" in html.value
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input, swept over every public cost-model function: an error naming the argument
+# ----------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+BAD_POS_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
+BAD_POS_REAL = [0, 0.0, -1, NAN, INF, -INF, True, "1", None]
+BAD_NON_NEG_REAL = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
+_CL = S.DPCluster(7e9)
+
+DP_BAD_CASES = [
+    (lambda x: S.DPCluster(x), "n_params", BAD_POS_REAL),
+    (lambda x: S.DPCluster(7e9, mfu=x), "mfu", [*BAD_POS_REAL, 1.5]),
+    (lambda x: S.DPCluster(7e9, gpus_per_node=x), "gpus_per_node", BAD_POS_INT),
+    (lambda x: S.DPCluster(7e9, bucket_bytes=x), "bucket_bytes", BAD_POS_REAL),
+    (lambda x: S.DPCluster(7e9, grad_bytes_per_param=x), "grad_bytes_per_param", BAD_POS_REAL),
+    (lambda x: S.DPCluster(7e9, overlap=x), "overlap", [0, 1, "yes", None]),
+    (lambda x: S.compute_time_s(_CL, x), "tokens_per_gpu", BAD_POS_REAL),
+    (lambda x: S.compute_time_s(x, 1e3), "cluster", [None, 7e9]),
+    (lambda x: S.bucket_sizes_bytes(x, 25e6), "total_bytes", BAD_NON_NEG_REAL),
+    (lambda x: S.bucket_sizes_bytes(1e9, x), "bucket_bytes", BAD_POS_REAL),
+    (lambda x: S.simulate_overlap(x, 2.0, [1.0], [0.1]), "forward_s", BAD_NON_NEG_REAL),
+    (lambda x: S.simulate_overlap(1.0, x, [1.0], [0.1]), "backward_s", BAD_NON_NEG_REAL),
+    (lambda x: S.simulate_overlap(1.0, 2.0, x, [0.1]), "bucket_bytes",
+     [None, 3, [-1.0], [NAN], [INF], [True], ["1"]]),
+    (lambda x: S.simulate_overlap(1.0, 2.0, [1.0], x), "bucket_comm_s",
+     [None, 3, [-1.0], [NAN], [INF], [True], ["1"]]),
+    (lambda x: S.dp_step(x, 8, 1e3), "cluster", [None, 7e9]),
+    (lambda x: S.dp_step(_CL, x, 1e3), "world_size", BAD_POS_INT),
+    (lambda x: S.dp_step(_CL, 8, x), "tokens_per_gpu", BAD_POS_REAL),
+    (lambda x: S.gradient_all_reduce_time_s(x, 8, C.NVSWITCH), "n_params", BAD_POS_REAL),
+    (lambda x: S.gradient_all_reduce_time_s(7e9, x, C.NVSWITCH), "world_size", BAD_POS_INT),
+    (lambda x: S.gradient_all_reduce_time_s(7e9, 8, x), "link", [None, "nvswitch"]),
+    (lambda x: S.gradient_all_reduce_time_s(7e9, 8, C.NVSWITCH, x), "bytes_per_param", BAD_POS_REAL),
+    (lambda x: S.kaplan_critical_batch_tokens(x), "loss_nats", BAD_POS_REAL),
+    (lambda x: S.steps_factor(x, 1e6), "global_batch_tokens", BAD_POS_REAL),
+    (lambda x: S.steps_factor(1e6, x), "critical_batch_tokens", BAD_POS_REAL),
+    (lambda x: S.strong_scaling(_CL, x, 64, 2048), "world_size", [None, 8, [0], [True], [2.5]]),
+    (lambda x: S.strong_scaling(_CL, [1, 2], x, 2048), "global_batch_seqs", BAD_POS_INT),
+    (lambda x: S.strong_scaling(_CL, [1, 2], 64, x), "seq_len", BAD_POS_INT),
+    (lambda x: S.weak_scaling(_CL, x, 8, 2048), "world_size", [None, 8, [0], [True], [2.5]]),
+    (lambda x: S.weak_scaling(_CL, [1, 2], x, 2048), "per_gpu_batch_seqs", BAD_POS_INT),
+    (lambda x: S.weak_scaling(_CL, [1, 2], 8, x), "seq_len", BAD_POS_INT),
+    (lambda x: S.weak_scaling(_CL, [1, 2], 8, 2048, x), "critical_batch_tokens", BAD_POS_REAL[:-1]),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", DP_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(DP_BAD_CASES)])
+def test_every_cost_function_refuses_bad_input(call, name, bad_values):
+    """Negative, zero, NaN, inf, bool and wrong types: ValueError or TypeError naming the
+    argument (an MFU of True, 2.5 sequences and NaN bucket times used to give numbers)."""
+    for bad in bad_values:
+        with pytest.raises((ValueError, TypeError), match=name):
+            call(bad)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from labutils import hardware
 from labutils.flops import training_flops
-from labutils.validate import non_negative, positive, positive_int
+from labutils.validate import non_negative, number, positive, positive_int
 from labutils.parallel.collectives import (ALGORITHMS, INFINIBAND, NVSWITCH, Link,
                                            alpha_beta_time)
 
@@ -52,8 +52,7 @@ class DPCluster:
     def __post_init__(self) -> None:
         positive("n_params", self.n_params)
         hardware.get(self.accelerator).peak_flops(self.dtype)  # raises on a bad name or dtype
-        if not (isinstance(self.mfu, (int, float)) and 0 < self.mfu <= 1):
-            raise ValueError(f"mfu must be in (0, 1], got {self.mfu!r}")
+        number("mfu", self.mfu, low=0.0, high=1.0, low_open=True)
         positive("grad_bytes_per_param", self.grad_bytes_per_param)
         if isinstance(self.gpus_per_node, bool) or not isinstance(self.gpus_per_node, int) \
                 or self.gpus_per_node < 1:
@@ -62,6 +61,8 @@ class DPCluster:
             if not isinstance(getattr(self, name), Link):
                 raise TypeError(f"{name} must be a Link, got {getattr(self, name)!r}")
         positive("bucket_bytes", self.bucket_bytes)
+        if not isinstance(self.overlap, bool):
+            raise TypeError(f"overlap must be a bool, got {self.overlap!r}")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
 
@@ -80,8 +81,28 @@ class DPCluster:
         return self.intra_link if positive_int("world_size", world_size) <= self.gpus_per_node else self.inter_link
 
 
+def _check_cluster(cluster: object) -> DPCluster:
+    if not isinstance(cluster, DPCluster):
+        raise TypeError(f"cluster must be a DPCluster, got {type(cluster).__name__}")
+    return cluster
+
+
+def _non_negative_list(name: str, values: object) -> list[float]:
+    """``values`` as a list of finite floats >= 0 (bytes or seconds per bucket)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a sequence of numbers >= 0, got {values!r}")
+    return [non_negative(f"{name}[{i}]", v) for i, v in enumerate(values)]
+
+
+def _world_sizes(world_sizes: object) -> list[int]:
+    if isinstance(world_sizes, (str, bytes)) or not isinstance(world_sizes, Sequence):
+        raise TypeError(f"world_sizes must be a sequence of ints >= 1, got {world_sizes!r}")
+    return [positive_int("world_size", p) for p in world_sizes]
+
+
 def compute_time_s(cluster: DPCluster, tokens_per_gpu: float) -> tuple[float, float]:
     """(forward_s, backward_s) for ``tokens_per_gpu`` tokens: 6·N·tokens FLOPs at peak × mfu."""
+    _check_cluster(cluster)
     tokens = positive("tokens_per_gpu", tokens_per_gpu)
     total_s = training_flops(cluster.n_params, tokens) / cluster.achieved_flops  # C ≈ 6·N·D
     return FORWARD_FRACTION * total_s, (1 - FORWARD_FRACTION) * total_s
@@ -106,6 +127,8 @@ def simulate_overlap(forward_s: float, backward_s: float, bucket_bytes: Sequence
     Returns ``(step_s, exposed_comm_s)`` with ``step_s = forward + backward + exposed``.
     """
     fwd, bwd = non_negative("forward_s", forward_s), non_negative("backward_s", backward_s)
+    bucket_bytes = _non_negative_list("bucket_bytes", bucket_bytes)
+    bucket_comm_s = _non_negative_list("bucket_comm_s", bucket_comm_s)
     if len(bucket_bytes) != len(bucket_comm_s):
         raise ValueError("bucket_bytes and bucket_comm_s must have the same length")
     total = float(sum(bucket_bytes))
@@ -137,8 +160,7 @@ class DPStep:
 
 def dp_step(cluster: DPCluster, world_size: int, tokens_per_gpu: float) -> DPStep:
     """Model one step: compute from the hardware peak, all-reduce bucket by bucket (α–β)."""
-    if not isinstance(cluster, DPCluster):
-        raise TypeError(f"cluster must be a DPCluster, got {type(cluster).__name__}")
+    _check_cluster(cluster)
     p = positive_int("world_size", world_size)
     fwd, bwd = compute_time_s(cluster, tokens_per_gpu)
     link = cluster.link_for(p)
@@ -204,7 +226,8 @@ def strong_scaling(cluster: DPCluster, world_sizes: Sequence[int], global_batch_
     DP cannot split a sequence: with more GPUs than sequences the row is marked infeasible
     (it is priced with one sequence per GPU, i.e. idle GPUs are not modelled).
     """
-    gb, T = int(positive("global_batch_seqs", global_batch_seqs)), int(positive("seq_len", seq_len))
+    gb, T = positive_int("global_batch_seqs", global_batch_seqs), positive_int("seq_len", seq_len)
+    world_sizes = _world_sizes(world_sizes)
     t1 = dp_step(cluster, 1, gb * T).step_s
     rows = []
     for p in world_sizes:
@@ -226,7 +249,8 @@ def weak_scaling(cluster: DPCluster, world_sizes: Sequence[int], per_gpu_batch_s
     past the critical batch more GPUs buy throughput but not a shorter run. Without
     ``critical_batch_tokens`` (B_crit = ∞: every token is as useful) it equals ``speedup``.
     """
-    b, T = positive("per_gpu_batch_seqs", per_gpu_batch_seqs), int(positive("seq_len", seq_len))
+    b, T = positive_int("per_gpu_batch_seqs", per_gpu_batch_seqs), positive_int("seq_len", seq_len)
+    world_sizes = _world_sizes(world_sizes)
     s1 = dp_step(cluster, 1, b * T)
     rows = []
     for p in world_sizes:
