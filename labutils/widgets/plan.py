@@ -37,12 +37,10 @@ def plan_for(goal: Goal) -> Plan:
 
 
 def report(plan: Plan) -> str:
-    """HTML summary of a plan: the model, the best layout and why, time, energy, cost."""
+    """HTML summary of a plan: the model, the best layout and why, time, energy, cost.
+    (A plan always fits: :func:`plan_run` raises ValueError when no layout does.)"""
     b, p = plan.best, plan.projection
     mem = b.memory
-    warn = ("" if b.fits else
-            "<br><b style='color:#b00'>No layout fits in memory</b>: the best one shown needs "
-            f"{mem['total'] / 1e9:,.0f} GB per GPU; add GPUs or pick a GPU with more memory.")
     times = ", ".join(f"{k} {v:.2f} s" for k, v in b.time_breakdown().items() if v > 0)
     return (
         f"<b>Model</b>: {plan.n_params / 1e9:,.1f}B parameters "
@@ -52,7 +50,7 @@ def report(plan: Plan) -> str:
         f"(TP over {b.links['TP']}, DP over {b.links['DP']})<br>"
         f"memory per GPU: {mem['total'] / 1e9:,.1f} GB (params {mem['params'] / 1e9:,.1f}, grads "
         f"{mem['grads'] / 1e9:,.1f}, optimizer {mem['optimizer'] / 1e9:,.1f}, activations "
-        f"{mem['activations'] / 1e9:,.1f}) of {b.memory_limit_bytes / 1e9:,.0f} usable{warn}<br>"
+        f"{mem['activations'] / 1e9:,.1f}) of {b.memory_limit_bytes / 1e9:,.0f} usable<br>"
         f"step: {b.step_s:,.2f} s ({times}); MFU {b.mfu:.1%}; "
         f"{b.tokens_per_s / 1e6:,.2f}M tokens/s<br>"
         f"<b>Run</b>: {p.time_days:,.1f} days, {p.energy_mwh:,.0f} MWh (GPUs at TDP), "
@@ -83,7 +81,7 @@ def planner() -> w.Widget:
             goal = planner_goal(budget.value, gpus.value, acc.value, seq.value, batch.value,
                                 law.value, price.value)
             out.value = report(plan_for(goal))
-        except ValueError as err:  # e.g. a model too small to shape, or no valid layout
+        except ValueError as err:  # a model too small to shape, no valid layout, none that fits
             out.value = f"<b>no plan</b>: {err}"
 
     controls = [budget, gpus, acc, seq, batch, law, price]
