@@ -24,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import release
 from _common import EXERCISES, REPO, assignments
 
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
@@ -34,8 +35,6 @@ POINTER = re.compile(r"`exercises/source/(\d\d_[a-z0-9_]+)/`(?: \(released to st
 
 def _release_all(tmp: Path) -> Path:
     """Release every assignment into ``tmp`` (a copy of source/); returns tmp/release."""
-    import release
-
     shutil.copytree(EXERCISES / "source", tmp / "source")
     if release.main(["--root", str(tmp)]) != 0:
         raise RuntimeError("releasing the assignments failed")
@@ -70,8 +69,6 @@ def build(out: Path) -> list[str]:
 
 def secret_lines() -> set[str]:
     """Solution and hidden-test lines of every source notebook (see release.secret_lines)."""
-    import release
-
     out: set[str] = set()
     for a in assignments(EXERCISES):
         out |= release.secret_lines(EXERCISES / "source" / a / f"{a}.ipynb")
