@@ -211,3 +211,52 @@ def test_ring_collectives_under_torchrun(world_size):
                        proc.stdout)
     assert sorted(int(r) for r, _ in found) == list(range(world_size)), proc.stdout
     assert all(float(err) == 0.0 for _, err in found), proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input, swept over every public cost-model function: an error naming the argument
+# ----------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+BAD_POS_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
+BAD_NON_NEG_INT = [-1, 2.5, NAN, INF, True, "1", None]
+BAD_POS_REAL = [0, 0.0, -1, NAN, INF, -INF, True, "1", None]
+BAD_NON_NEG_REAL = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
+
+COLLECTIVES_BAD_CASES = [
+    (lambda x: C.chunk_bounds(x, 2), "numel", BAD_NON_NEG_INT),
+    (lambda x: C.chunk_bounds(10, x), "world_size", BAD_POS_INT),
+    (lambda x: C.ring_all_reduce_bytes_per_rank(x, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: C.ring_all_reduce_bytes_per_rank(1e6, x), "world_size", BAD_POS_INT),
+    (lambda x: C.ring_all_reduce_sent_elements(x, 4, 0), "numel", BAD_NON_NEG_INT),
+    (lambda x: C.ring_all_reduce_sent_elements(10, x, 0), "world_size", BAD_POS_INT),
+    (lambda x: C.ring_all_reduce_sent_elements(10, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
+    (lambda x: C.naive_all_reduce_bytes_per_rank(x, 4, 0), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: C.naive_all_reduce_bytes_per_rank(1e6, x, 0), "world_size", BAD_POS_INT),
+    (lambda x: C.naive_all_reduce_bytes_per_rank(1e6, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
+    (lambda x: C.naive_all_reduce_bytes_per_rank(1e6, 4, 0, x), "root", [*BAD_NON_NEG_INT, 4]),
+    (lambda x: C.alpha_beta_coefficients(x, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: C.alpha_beta_coefficients(1e6, x), "world_size", BAD_POS_INT),
+    (lambda x: C.alpha_beta_coefficients(1e6, 4, x), "algorithm", ["butterfly", None]),
+    (lambda x: C.alpha_beta_time(1e6, 4, x, 1e-9), "alpha_s", BAD_NON_NEG_REAL),
+    (lambda x: C.alpha_beta_time(1e6, 4, 1e-6, x), "beta_s_per_byte", BAD_NON_NEG_REAL),
+    (lambda x: C.link_all_reduce_time(1e6, 4, x), "link", [None, "nvswitch", 900e9]),
+    (lambda x: C.link_all_reduce_time(x, 4, C.NVSWITCH), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: C.bus_bandwidth_bytes_per_s(x, 1.0, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: C.bus_bandwidth_bytes_per_s(1e6, x, 4), "time_s", BAD_POS_REAL),
+    (lambda x: C.bus_bandwidth_bytes_per_s(1e6, 1.0, x), "world_size", [*BAD_POS_INT, 1]),
+    (lambda x: C.fit_alpha_beta(x, [1e-3, 2e-3], 2), "n_bytes", [None, [1.0, NAN], [-1.0, 10.0]]),
+    (lambda x: C.fit_alpha_beta([10, 100], x, 2), "times_s", [None, [1e-3, INF], [1e-3, -1.0]]),
+    (lambda x: C.fit_alpha_beta([10, 100], [1e-3, 2e-3], x), "world_size", [*BAD_POS_INT, 1]),
+    (lambda x: C.Link("x", x, 1e-6, "test"), "bandwidth_bytes_per_s", BAD_POS_REAL),
+    (lambda x: C.Link("x", 1e9, x, "test"), "latency_s", BAD_NON_NEG_REAL),
+]
+
+
+@pytest.mark.parametrize("call, name, bad_values", COLLECTIVES_BAD_CASES,
+                         ids=[f"{i}-{c[1]}" for i, c in enumerate(COLLECTIVES_BAD_CASES)])
+def test_every_cost_function_refuses_bad_input(call, name, bad_values):
+    """Negative, zero, NaN, inf, bool and wrong types: ValueError or TypeError naming the
+    argument (a time of True seconds, a bool bandwidth and a string root used to get through)."""
+    for bad in bad_values:
+        with pytest.raises((ValueError, TypeError), match=name):
+            call(bad)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from labutils.validate import integer, non_negative
+from labutils.validate import integer, non_negative, positive
 
 # ----------------------------------------------------------------------------------------------
 # The lecture's link bandwidths (cited constants)
@@ -51,11 +51,8 @@ class Link:
     source: str
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.bandwidth_bytes_per_s) and self.bandwidth_bytes_per_s > 0):
-            raise ValueError(f"bandwidth_bytes_per_s must be positive and finite, got "
-                             f"{self.bandwidth_bytes_per_s!r}")
-        if not (math.isfinite(self.latency_s) and self.latency_s >= 0):
-            raise ValueError(f"latency_s must be >= 0 and finite, got {self.latency_s!r}")
+        positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
+        non_negative("latency_s", self.latency_s)
 
     @property
     def beta_s_per_byte(self) -> float:
@@ -313,7 +310,7 @@ def naive_all_reduce_bytes_per_rank(n_bytes: float, world_size: int, rank: int,
     """Bytes rank ``rank`` sends in :func:`naive_all_reduce`: ``(p−1)·n`` at the root, else n."""
     n_bytes = non_negative("n_bytes", n_bytes)
     p = integer("world_size", world_size, 1)
-    rank = integer("rank", rank, 0)
+    rank, root = integer("rank", rank, 0), integer("root", root, 0)
     if rank >= p or root >= p:
         raise ValueError(f"rank and root must be in [0, {p - 1}], got rank={rank}, root={root}")
     if p == 1:
@@ -387,8 +384,7 @@ def bus_bandwidth_bytes_per_s(n_bytes: float, time_s: float, world_size: int) ->
     """
     n = non_negative("n_bytes", n_bytes)
     p = integer("world_size", world_size, 2)
-    if not (isinstance(time_s, (int, float)) and math.isfinite(time_s) and time_s > 0):
-        raise ValueError(f"time_s must be a positive finite number of seconds, got {time_s!r}")
+    time_s = positive("time_s", time_s)
     return n / time_s * 2.0 * (p - 1) / p
 
 
