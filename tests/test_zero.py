@@ -144,3 +144,16 @@ def test_stage_table_rows(results):
         assert r["predicted held B"] == r["measured held B"]
         assert r["predicted comm (elements)"] == r["measured comm (elements)"]
         assert r["max |Δ loss|"] < TOL and r["max |Δ param|"] < TOL
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input for the predictions: an error naming the argument, never a number
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("predict", [Z.predicted_held_bytes, Z.predicted_comm_elements])
+def test_predictions_refuse_bad_tensor_sizes(predict):
+    """numels must be a list of element counts (ints >= 0); stage and dp were already checked.
+    (A bare int, a string, or a bool/NaN count used to fail inside sum() or shard_numel with a
+    message naming no argument.)"""
+    for bad in [None, 12, "12", [-1], [2.5], [True], [float("nan")]]:
+        with pytest.raises((ValueError, TypeError), match="numels"):
+            predict(bad, stage=1, dp=2)

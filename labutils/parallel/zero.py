@@ -40,6 +40,7 @@ from torch.func import functional_call
 
 from labutils.memory import check_zero_stage, get_recipe, shard_numel, zero_comm_volume
 from labutils.model import TransformerConfig
+from labutils.validate import integer
 
 OPTIMIZERS = ("adam", "sgd")
 RECIPE_OF = {"adam": "fp32_adam", "sgd": "sgd"}  # all measured runs are fp32 on CPU
@@ -492,12 +493,19 @@ class ZeroEngine:
 # ----------------------------------------------------------------------------------------------
 
 
+def _check_numels(numels: object) -> list[int]:
+    """``numels`` as a list of element counts (ints >= 0), one per parameter tensor."""
+    if isinstance(numels, (str, bytes)) or not isinstance(numels, (list, tuple)):
+        raise TypeError(f"numels must be a list of element counts, got {numels!r}")
+    return [integer(f"numels[{i}]", n, 0) for i, n in enumerate(numels)]
+
+
 def predicted_held_bytes(numels: list[int], *, stage: int, dp: int, optimizer: str = "adam") -> dict[str, int]:
     """Bytes one rank of :class:`ZeroEngine` holds: each tensor of n elements sharded to ceil(n/dp).
 
     Equals :func:`labutils.memory.model_state_bytes` (fp32 recipes) when every n divides by dp.
     """
-    stage = check_zero_stage(stage)
+    stage, numels = check_zero_stage(stage), _check_numels(numels)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     r = get_recipe(RECIPE_OF[optimizer])
@@ -514,7 +522,7 @@ def predicted_comm_elements(numels: list[int], *, stage: int, dp: int) -> int:
 
     Equals :func:`labutils.memory.zero_comm_volume` when every tensor divides by dp.
     """
-    stage = check_zero_stage(stage)
+    stage, numels = check_zero_stage(stage), _check_numels(numels)
     padded = sum(shard_numel(n, dp) * dp for n in numels)
     if stage == 0:
         return 2 * sum(numels)  # all-reduce of the unpadded gradients
