@@ -105,14 +105,15 @@ Your run trains for `PARAMS["total_steps"]` steps with the WSD schedule of Part 
 `PARAMS["peak_lr"]`, `PARAMS["warmup_steps"]` warm-up steps, a cooldown of
 `PARAMS["decay_steps"]` steps of shape `PARAMS["cooldown"]` down to 0 (min_lr_ratio = 0).
 Your deduplication uses MinHash-LSH with `PARAMS["bands"]` bands of `PARAMS["rows"]` rows. Your
-encoder-decoder baseline uses T5 span corruption on sequences of `PARAMS["seq_len"]` tokens with
+encoder-decoder baseline uses T5's span-corruption objective (Raffel et al. 2020, Sec. 3.3.4; T5's
+Sec. 3.1.4 baseline corrupts tokens i.i.d. instead) on sequences of `PARAMS["seq_len"]` tokens with
 noise density `PARAMS["noise_density"]` and mean span length `PARAMS["mean_span_length"]`.
 Answers within 2 % get full marks.
 
 * `answer_lr`: the learning rate at step `PARAMS["step"]`;
 * `answer_jaccard_threshold`: the similarity (1/b)^(1/r) where your S-curve is steepest;
 * `answer_span_loss_tokens`: the number of target tokens that carry a loss for one sequence
-  under span corruption. As in T5: `n = round(seq_len · noise_density)` corrupted tokens in
+  under span corruption. As in T5's span corruption: `n = round(seq_len · noise_density)` corrupted tokens in
   `round(n / mean_span_length)` spans; the target holds one sentinel per span followed by that
   span's tokens, then one final sentinel.
 """),
