@@ -65,3 +65,20 @@ def test_the_leak_check_catches_a_planted_solution(edition, tmp_path):
     (planted / "assignments" / "x.py").write_text("### BEGIN HIDDEN TESTS\nfrom answer_key import expected_answers\n")
     problems = student_edition.check(planted)
     assert any("BEGIN HIDDEN TESTS" in p for p in problems) and any("answer_key" in p for p in problems)
+
+
+def test_a_solution_line_that_labutils_holds_is_an_error(edition, tmp_path):
+    # A student edition whose labutils re-types a solution line fails the check (it used to be a
+    # warning only): the line is taken from the sources, planted in a copy of labutils.
+    sys.path.insert(0, str(TOOLS))
+    try:
+        import student_edition
+    finally:
+        sys.path.remove(str(TOOLS))
+    secret = sorted(student_edition.secret_lines())[0]
+    planted = tmp_path / "copy"
+    (planted / "labutils").mkdir(parents=True)
+    (planted / "labutils" / "schedules.py").write_text(f"def f():\n    {secret}\n")
+    problems = student_edition.check(planted)
+    assert problems == [f"labutils/schedules.py: holds the solution line {secret!r}"]
+    assert student_edition.retyped(edition) == [], "the real labutils holds no solution line"

@@ -25,8 +25,11 @@ import traceback
 import types
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+_TOOLS = str(Path(__file__).resolve().parent)
+sys.path.insert(0, _TOOLS)
 import wire  # noqa: E402
+
+sys.path.remove(_TOOLS)  # student code must not import the instructor's tools (answer_key, variants)
 
 REFS: list[str] = []  # labutils functions the student's code called (in order)
 

@@ -11,8 +11,9 @@ assignment specs, no answer key, no grader. In the copied chapters, the pointer 
 assignment's instructor source is rewritten to the released notebook.
 
 Then it checks the result and exits non-zero on any leak: a ``BEGIN SOLUTION`` or
-``BEGIN HIDDEN TESTS`` marker, any line of solution or hidden-test code from the sources, the
-answer key's names, or a file from the instructor's tree.
+``BEGIN HIDDEN TESTS`` marker, any line of solution or hidden-test code from the sources
+(anywhere, ``labutils`` included: a part whose answer the package holds line for line is an
+error), the answer key's names, or a file from the instructor's tree.
 """
 
 from __future__ import annotations
@@ -92,19 +93,21 @@ def check(out: Path) -> list[str]:
         problems += [f"{rel}: contains {m!r}" for m in MARKERS + KEY_WORDS if m in text]
         if path.suffix == ".ipynb":
             text = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells)
-        if not rel.startswith("labutils/"):  # see retyped(): labutils is reported apart
+        if not rel.startswith("labutils/"):  # see retyped(): labutils is checked apart
             problems += [f"{rel}: contains solution/hidden line {s!r}" for s in sorted(secrets) if s in text]
-    return problems
+    return problems + retyped(out, secrets)
 
 
-def retyped(out: Path) -> list[str]:
-    """Solution lines that ``labutils`` in the edition contains verbatim: implementation parts
-    that re-type the package (to be replaced by variants; see exercises/README.md)."""
-    secrets = secret_lines()
+def retyped(out: Path, secrets: set[str] | None = None) -> list[str]:
+    """Solution or hidden-test lines that ``labutils`` in the edition contains verbatim: an
+    implementation part whose answer a student could copy out of the package. Every such part
+    must ask for a variant the package does not hold (see exercises/README.md)."""
+    secrets = secret_lines() if secrets is None else secrets
     found = []
-    for path in sorted((out / "labutils").rglob("*.py")):
+    for path in sorted((out / "labutils").rglob("*.py")) if (out / "labutils").is_dir() else []:
         text = path.read_text()
-        found += [f"{path.relative_to(out).as_posix()}: {s!r}" for s in sorted(secrets) if s in text]
+        found += [f"{path.relative_to(out).as_posix()}: holds the solution line {s!r}"
+                  for s in sorted(secrets) if s in text]
     return found
 
 
@@ -117,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     problems = build(out)
     for p in problems:
         print(p, file=sys.stderr)
-    for line in retyped(out):
-        print(f"warning: labutils holds a solution line: {line}", file=sys.stderr)
     if problems:
         return 1
     print(f"student edition in {out}: notebooks/, labutils/, assignments/, README.md")

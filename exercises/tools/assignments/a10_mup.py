@@ -16,14 +16,15 @@ def cells():
 Chapter 10 (`notebooks/10_mup.ipynb`) writes the maximal-update parametrization (muP) as a
 table of per-layer init stds, multipliers and learning rates, and runs the coordinate check:
 train the same GPT at several widths and ask whether any activation grows with width. Here you
-write one column of that table and the check's verdict yourself, then transfer **your** proxy's
+rewrite that table in an equivalent form the package does not hold, write the check's verdict
+yourself, then transfer **your** proxy's
 hyperparameters to a wider target on the back of an envelope.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
 """),
         *setup_cell(ASSIGNMENT),
         md("""
-## Part 1: the muP table for one layer (4 points)
+## Part 1: the muP table with fixed init stds (4 points)
 
 A proxy of width `n_base` (its `d_model`) was tuned: every layer starts from init std σ, the
 AdamW learning rate is η, and the readout (the LM head) multiplies its logits by a tunable
@@ -40,38 +41,51 @@ Programs IV and V) gives each kind of layer of a target with `n_layers` blocks:
 
 (No zero initialisations, no data-size correction, the embedding's own multiplier α_in = 1.)
 
-Implement `mup_layer(kind, width_ratio, n_layers, sigma, eta, alpha_out=1.0, batch_ratio=1.0)`
-returning the tuple `(init_std, multiplier, lr)` of a layer of kind `kind` (one of the four
-strings above), for ñ = `width_ratio`, b̃ = `batch_ratio`, σ = `sigma`, η = `eta`. Return
-Python floats.
+**Your task is a variant the package does not hold: the same table, written differently.**
+A layer computes `multiplier · (W x)` and trains W with Adam. Tensor Programs V's
+**abc symmetry** (Yang et al. 2022, Sec. 3; chapter 10, `labutils.mup.abc_shift`) says that for
+any θ > 0 the triple (multiplier, init std, LR) → (multiplier · θ, init std / θ, LR / θ)
+trains exactly the same network under Adam (ε = 0): the product multiplier · W and every update
+to it are unchanged. Use it to rewrite the table so that **every layer keeps the proxy's init
+std at every width**: σ for `"embedding"`, `"hidden"` and `"readout"`, and
+σ · (2 · n_layers)^(−1/2) for `"residual_out"`, whatever ñ is. Choose θ per layer so that the
+init std comes back to that value, and shift the multiplier and the LR with it.
+
+Implement `mup_layer_fixed_init(kind, width_ratio, n_layers, sigma, eta, alpha_out=1.0,
+batch_ratio=1.0)` returning the tuple `(init_std, multiplier, lr)` of a layer of kind `kind`
+(one of the four strings above) in this form, for ñ = `width_ratio`, b̃ = `batch_ratio`,
+σ = `sigma`, η = `eta`. Return Python floats.
 """),
         solution("table_impl", '''
-def mup_layer(kind, width_ratio, n_layers, sigma, eta, alpha_out=1.0, batch_ratio=1.0):
-    """(init_std, multiplier, lr) of one layer of the target under the lecture's muP table."""
+def mup_layer_fixed_init(kind, width_ratio, n_layers, sigma, eta, alpha_out=1.0, batch_ratio=1.0):
+    """(init_std, multiplier, lr) of the muP table after an abc shift that keeps every init std
+    at the proxy's value."""
     ### BEGIN SOLUTION
-    matrix = kind in ("hidden", "residual_out")  # both dimensions grow with the width
-    std = sigma * width_ratio**-0.5 if matrix else sigma
-    if kind == "residual_out":
-        std = std * (2 * n_layers) ** -0.5
-    mult = alpha_out / width_ratio if kind == "readout" else 1.0
-    lr = eta * batch_ratio**0.5
-    if matrix:
-        lr = lr / width_ratio
-    return float(std), float(mult), float(lr)
+    grows_both_ways = kind in ("hidden", "residual_out")
+    depth_factor = 1 / math.sqrt(2 * n_layers) if kind == "residual_out" else 1.0
+    init_std = sigma * depth_factor
+    theta = 1 / math.sqrt(width_ratio) if grows_both_ways else 1.0  # table std / kept std
+    table_mult = alpha_out / width_ratio if kind == "readout" else 1.0
+    table_lr = eta * math.sqrt(batch_ratio) / (width_ratio if grows_both_ways else 1.0)
+    return float(init_std), float(table_mult * theta), float(table_lr / theta)
     ### END SOLUTION
 '''),
         tests("table_tests", 4, '''
-# Public tests: at the proxy's own width and batch (ñ = b̃ = 1) only GPT-2's residual
-# 1/√(2L) remains; at 4x the width the hidden std halves and its LR drops 4x.
-assert tuple(mup_layer("hidden", 1.0, 12, 0.02, 1e-2)) == (0.02, 1.0, 1e-2)
-assert abs(mup_layer("residual_out", 1.0, 12, 0.02, 1e-2)[0] - 0.02 / 24**0.5) < 1e-15
-_std, _mult, _lr = mup_layer("hidden", 4.0, 12, 0.02, 1e-2)
-assert abs(_std - 0.01) < 1e-15 and _mult == 1.0 and abs(_lr - 2.5e-3) < 1e-15
-assert abs(mup_layer("readout", 4.0, 12, 0.02, 1e-2, alpha_out=2.0)[1] - 0.5) < 1e-15
-assert abs(mup_layer("embedding", 4.0, 12, 0.02, 1e-2, batch_ratio=4.0)[2] - 2e-2) < 1e-15
+# Public tests: at the proxy's own width (ñ = 1) nothing shifts; at 4x the width a hidden matrix
+# keeps σ, and its multiplier 1/2 and LR η/4 · 2 = η/2 carry the width instead.
+assert tuple(mup_layer_fixed_init("hidden", 1.0, 12, 0.02, 1e-2)) == (0.02, 1.0, 1e-2)
+_std, _mult, _lr = mup_layer_fixed_init("hidden", 4.0, 12, 0.02, 1e-2)
+assert abs(_std - 0.02) < 1e-15 and abs(_mult - 0.5) < 1e-15 and abs(_lr - 5e-3) < 1e-15
+_std, _mult, _lr = mup_layer_fixed_init("residual_out", 4.0, 12, 0.02, 1e-2)
+assert abs(_std - 0.02 / 24**0.5) < 1e-15 and abs(_mult - 0.5) < 1e-15
+assert abs(mup_layer_fixed_init("readout", 4.0, 12, 0.02, 1e-2, alpha_out=2.0)[1] - 0.5) < 1e-15
+assert abs(mup_layer_fixed_init("embedding", 4.0, 12, 0.02, 1e-2, batch_ratio=4.0)[2] - 2e-2) < 1e-15
 ### BEGIN HIDDEN TESTS
+import random as _random
 from labutils.mup import LAYER_KINDS as _KINDS, OptimizerHyperparams as _Opt
 from labutils.mup import layer_hyperparams as _ref_layer, mup as _ref_mup
+from variants import mup_layer_multiplier_form as _ref_form
+_rng = _random.Random(101)
 for _base, _width in ((64, 64), (64, 256), (256, 4096), (128, 1000), (512, 12288), (100, 133)):
     for _L in (1, 12, 48, 126):
         for _sigma, _eta, _aout, _b in ((0.02, 1e-2, 1.0, 1.0), (0.05, 3e-3, 4.0, 8.0),
@@ -79,12 +93,23 @@ for _base, _width in ((64, 64), (64, 256), (256, 4096), (128, 1000), (512, 12288
             _param = _ref_mup(_base, 16, init_std=_sigma, output_mult=_aout, zero_init=False)
             _opt = _Opt(lr=_eta, batch_ratio=_b)
             for _kind in _KINDS:
-                _ref = _ref_layer(_kind, _param, _width, _L, _opt)
-                _got = tuple(mup_layer(_kind, _width / _base, _L, _sigma, _eta, alpha_out=_aout, batch_ratio=_b))
+                _got = tuple(mup_layer_fixed_init(_kind, _width / _base, _L, _sigma, _eta, alpha_out=_aout, batch_ratio=_b))
                 assert len(_got) == 3, "return (init_std, multiplier, lr)"
-                for _g, _w, _what in zip(_got, (_ref.init_std, _ref.multiplier, _ref.lr),
-                                         ("init_std", "multiplier", "lr")):
+                _want = _ref_form(_kind, _width / _base, _L, _sigma, _eta, _aout, _b)
+                for _g, _w, _what in zip(_got, _want, ("init_std", "multiplier", "lr")):
                     assert abs(_g - _w) <= 1e-9 * abs(_w), f"{_what} wrong for {_kind!r} (ñ={_width / _base:g}, L={_L}, b̃={_b})"
+                # the same network as the lecture's table: multiplier·std and multiplier·lr agree
+                _row = _ref_layer(_kind, _param, _width, _L, _opt)
+                assert abs(_got[1] * _got[0] - _row.multiplier * _row.init_std) <= 1e-9 * _row.multiplier * _row.init_std, \
+                    f"multiplier · init std differs from the table's for {_kind!r}"
+                assert abs(_got[1] * _got[2] - _row.multiplier * _row.lr) <= 1e-9 * _row.multiplier * _row.lr, \
+                    f"multiplier · LR differs from the table's for {_kind!r}"
+for _ in range(30):
+    _r, _L = 10 ** _rng.uniform(0, 3), _rng.randint(1, 200)
+    for _kind in ("embedding", "hidden", "residual_out", "readout"):
+        _args = (_kind, _r, _L, _rng.uniform(0.001, 1), 10 ** _rng.uniform(-4, -1), _rng.uniform(0.1, 10), _rng.uniform(0.25, 8))
+        _got, _want = mup_layer_fixed_init(*_args), _ref_form(*_args)
+        assert all(abs(_g - _w) <= 1e-9 * abs(_w) for _g, _w in zip(_got, _want)), f"wrong for {_kind!r} at ñ={_r:g}"
 ### END HIDDEN TESTS
 '''),
         md("""

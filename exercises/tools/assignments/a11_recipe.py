@@ -15,58 +15,64 @@ def cells():
 
 Chapter 11 (`notebooks/11_recipe.ipynb`) trains the tiny GPT with a cosine and a
 warmup-stable-decay (WSD) schedule, deduplicates a synthetic corpus with MinHash and LSH, and
-builds CLM, MLM and span-corruption examples. Here you write the WSD schedule and the LSH
+builds CLM, MLM and span-corruption examples. Here you write a WSD variant with a cosine cooldown and the LSH
 candidate probability yourself, then do the napkin math of **your** recipe.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
 """),
         *setup_cell(ASSIGNMENT),
         md("""
-## Part 1: the warmup-stable-decay schedule (4 points)
+## Part 1: a warmup-stable-decay schedule with a cosine cooldown (4 points)
 
-Implement `wsd(step, total_steps, peak_lr, warmup_steps, decay_steps, min_lr_ratio=0.0,
-cooldown="linear")`, the learning rate at the 0-based optimiser step `step`
-(0 ≤ step < total_steps):
+Chapter 11's WSD schedule (`labutils.schedules.wsd`) warms up to `peak_lr · (step + 1) /
+warmup_steps` and cools down linearly or as 1 − √progress. Here you write a **variant** that
+the package does not hold: a warm-up that **starts from 0** and a **half-cosine cooldown**.
 
-1. **warm-up** (`step < warmup_steps`): `peak_lr · (step + 1) / warmup_steps`;
+Implement `wsd_cosine(step, total_steps, peak_lr, warmup_steps, decay_steps, min_lr_ratio=0.0)`,
+the learning rate at the 0-based optimiser step `step` (0 ≤ step < total_steps):
+
+1. **warm-up** (`step < warmup_steps`): `peak_lr · step / warmup_steps` (0 at step 0);
 2. **stable** (up to the cooldown): `peak_lr`;
 3. **cooldown**, the last `decay_steps` steps, starting at `decay_start = total_steps − decay_steps`:
    with `progress = (step − decay_start + 1) / decay_steps` and `floor = peak_lr · min_lr_ratio`,
-   the LR is `floor + (peak_lr − floor) · (1 − progress)` for `cooldown="linear"` and
-   `floor + (peak_lr − floor) · (1 − sqrt(progress))` for `cooldown="1-sqrt"`.
+   the LR is `floor + (peak_lr − floor) · (1 + cos(π · progress)) / 2`.
 
 (The last step lands exactly on the floor.) You may assume warm-up and cooldown do not overlap.
 """),
         solution("wsd_impl", '''
-def wsd(step, total_steps, peak_lr, warmup_steps, decay_steps, min_lr_ratio=0.0, cooldown="linear"):
-    """Warmup-stable-decay learning rate at `step`."""
+def wsd_cosine(step, total_steps, peak_lr, warmup_steps, decay_steps, min_lr_ratio=0.0):
+    """Warm-up from 0, stable, then a half-cosine cooldown to peak_lr * min_lr_ratio."""
     ### BEGIN SOLUTION
-    if step < warmup_steps:
-        return peak_lr * (step + 1) / warmup_steps
-    decay_start = total_steps - decay_steps
-    if step < decay_start:
-        return peak_lr
-    progress = (step - decay_start + 1) / decay_steps
-    shape = 1 - progress if cooldown == "linear" else 1 - math.sqrt(progress)
-    floor = peak_lr * min_lr_ratio
-    return floor + (peak_lr - floor) * shape
+    lowest = min_lr_ratio * peak_lr
+    cooldown_from = total_steps - decay_steps
+    if step >= cooldown_from:
+        done = (step + 1 - cooldown_from) / decay_steps  # 1/decay_steps ... 1
+        return lowest + 0.5 * (peak_lr - lowest) * (1.0 + math.cos(math.pi * done))
+    return peak_lr * min(1.0, step / warmup_steps) if warmup_steps else peak_lr
     ### END SOLUTION
 '''),
         tests("wsd_tests", 4, '''
-# Public tests: warm-up, the stable phase, the end of a linear cooldown.
-assert abs(wsd(0, 100, 1.0, 10, 20) - 0.1) < 1e-12
-assert wsd(50, 100, 1.0, 10, 20) == 1.0
-assert abs(wsd(99, 100, 1.0, 10, 20, min_lr_ratio=0.1) - 0.1) < 1e-12
+# Public tests: the warm-up starts at 0; the stable phase; the cooldown's middle and end.
+assert wsd_cosine(0, 100, 1.0, 10, 20) == 0.0
+assert abs(wsd_cosine(5, 100, 1.0, 10, 20) - 0.5) < 1e-12
+assert wsd_cosine(50, 100, 1.0, 10, 20) == 1.0
+assert abs(wsd_cosine(89, 100, 1.0, 10, 20) - 0.5) < 1e-12, "half-way through the cooldown: (1 + cos(pi/2))/2"
+assert abs(wsd_cosine(99, 100, 1.0, 10, 20, min_lr_ratio=0.1) - 0.1) < 1e-12
 ### BEGIN HIDDEN TESTS
-from labutils.schedules import wsd as _ref_wsd
-for _total, _warm, _decay in ((100, 10, 20), (1000, 0, 500), (37, 3, 34), (10, 1, 1)):
-    for _cool in ("linear", "1-sqrt"):
-        for _floor in (0.0, 0.1):
-            for _step in range(_total):
-                _want = _ref_wsd(_step, _total, peak_lr=3e-3, warmup_steps=_warm,
-                                 decay_steps=_decay, min_lr_ratio=_floor, cooldown=_cool)
-                _got = wsd(_step, _total, 3e-3, _warm, _decay, _floor, _cool)
-                assert abs(_got - _want) <= 1e-9 * 3e-3, f"wrong LR at step {_step} of {_total} ({_cool})"
+import random as _random
+from variants import wsd_cosine as _ref_wsd
+_rng = _random.Random(111)
+_cases = [(100, 10, 20), (1000, 0, 500), (37, 3, 34), (10, 1, 1), (64, 0, 0)]
+_cases += [(_t, _rng.randint(0, _t // 3), _rng.randint(1, _t // 2)) for _t in (_rng.randint(6, 400) for _ in range(6))]
+for _total, _warm, _decay in _cases:
+    for _floor in (0.0, 0.1, _rng.uniform(0, 1)):
+        _peak = 10 ** _rng.uniform(-5, -2)
+        for _step in range(_total):
+            _want = _ref_wsd(_step, _total, _peak, _warm, _decay, _floor)
+            _got = wsd_cosine(_step, _total, _peak, _warm, _decay, _floor)
+            assert abs(_got - _want) <= 1e-9 * _peak, f"wrong LR at step {_step} of {_total} (warm-up {_warm}, cooldown {_decay})"
+            if _floor == 0.0:
+                assert abs(wsd_cosine(_step, _total, _peak, _warm, _decay) - _want) <= 1e-9 * _peak, "min_lr_ratio defaults to 0"
 ### END HIDDEN TESTS
 '''),
         md("""
@@ -101,9 +107,12 @@ for _b in (1, 5, 14, 20, 50):
         md("""
 ## Part 3: napkin math for your recipe (6 points)
 
-Your run trains for `PARAMS["total_steps"]` steps with the WSD schedule of Part 1: peak LR
-`PARAMS["peak_lr"]`, `PARAMS["warmup_steps"]` warm-up steps, a cooldown of
-`PARAMS["decay_steps"]` steps of shape `PARAMS["cooldown"]` down to 0 (min_lr_ratio = 0).
+Your run trains for `PARAMS["total_steps"]` steps with **chapter 11's** WSD schedule
+(`labutils.schedules.wsd`, not Part 1's variant): peak LR `PARAMS["peak_lr"]`, a warm-up of
+`PARAMS["warmup_steps"]` steps reaching `peak_lr · (step + 1) / warmup_steps`, then `peak_lr`, then a
+cooldown over the last `PARAMS["decay_steps"]` steps down to 0 (min_lr_ratio = 0) of shape
+`PARAMS["cooldown"]`: with `progress` as in Part 1, the LR is `peak_lr · (1 − progress)` for
+`"linear"` and `peak_lr · (1 − sqrt(progress))` for `"1-sqrt"`.
 Your deduplication uses MinHash-LSH with `PARAMS["bands"]` bands of `PARAMS["rows"]` rows. Your
 encoder-decoder baseline uses T5's span-corruption objective (Raffel et al. 2020, Sec. 3.3.4; T5's
 Sec. 3.1.4 baseline corrupts tokens i.i.d. instead) on sequences of `PARAMS["seq_len"]` tokens with
