@@ -61,14 +61,13 @@ def cheapest_for_loss(target_loss: float, E: float, A: float, B: float, alpha: f
 
 
 # ---------------------------------------------------------------------------------------------
-# 03_throughput: the Karp-Flatt metric
+# 03_throughput: the serial fraction a measured speedup implies
 # ---------------------------------------------------------------------------------------------
 
 
-def karp_flatt(speedup: float, n: int) -> float:
-    """Experimentally determined serial fraction e = (1/S − 1/n) / (1 − 1/n) (Karp & Flatt
-    1990), for a measured speedup S on n > 1 processors. For an Amdahl speedup it returns the
-    serial fraction that produced it."""
+def serial_fraction_from_speedup(speedup: float, n: int) -> float:
+    """Amdahl's law solved for the serial fraction: 1/S = s + (1 − s)/n gives
+    s = (1/S − 1/n) / (1 − 1/n), for a measured speedup S on n > 1 processors."""
     return (1 / speedup - 1 / n) / (1 - 1 / n)
 
 

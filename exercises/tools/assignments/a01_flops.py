@@ -13,7 +13,7 @@ def cells():
 # Assignment 01: {TITLE}
 
 Chapter 1 (`notebooks/01_flops.ipynb`) derives C ≈ 6ND from one transformer block. In this
-assignment you count a GPT's parameters and FLOPs yourself, then answer napkin-math questions
+assignment you count a GPT-2's parameters and a Llama-style model's FLOPs yourself, then answer napkin-math questions
 about **your own model**, whose size is drawn from your student id.
 
 {RULES}
@@ -61,51 +61,62 @@ for _ in range(25):
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: training FLOPs per token (3 points)
+## Part 2: training FLOPs per token of a Llama-style model (3 points)
 
 Count only matrix multiplications: `X·W` with X of shape (n, d_in) and W of shape (d_in, d_out)
-costs 2·n·d_in·d_out FLOPs forward, and the backward pass costs twice the forward.
+costs 2·n·d_in·d_out FLOPs forward, and the backward pass costs twice the forward, so every
+weight that takes part in a matmul costs 6 FLOPs per token in training.
 
-Implement `train_flops_per_token(vocab_size, seq_len, d_model, n_layers)` for the model of
-Part 1, **training** (forward + backward), per token, at sequence length `seq_len`:
+Chapter 1 counts a GPT-2 block. Here you count a **Llama-style** block, which the package's
+FLOP counter does not model: implement `llama_train_flops_per_token(vocab_size, seq_len, d_model,
+n_layers, n_heads, n_kv_heads, d_ff)`, training (forward + backward) matmul FLOPs per token at
+sequence length `seq_len`, for
 
-* the dense part, 6 FLOPs per weight that takes part in a matmul: the four attention projections
-  and the two MLP matrices of every layer, **plus the LM head** (`vocab_size × d_model`, whose
-  matmul runs even though its weights are tied). Embedding lookups, biases and norms cost no
-  matmul FLOPs;
-* the attention part: per layer, Q·Kᵀ and P·V each cost 2·seq_len·d_model FLOPs per token
-  forward, counting the full seq_len × seq_len score matrix (causal masking is not subtracted),
+* **grouped-query attention** (Ainslie et al. 2023): W_Q and W_O are `d_model × d_model`, but
+  K and V have only `n_kv_heads` heads of size `d_model / n_heads`, so W_K and W_V are
+  `d_model × (n_kv_heads · d_model / n_heads)`;
+* a **SwiGLU MLP** (Shazeer 2020): gate and up matrices `d_model × d_ff`, a down matrix
+  `d_ff × d_model`;
+* an **untied** LM head (`vocab_size × d_model`); embedding lookups, norms and the
+  elementwise SwiGLU product cost no matmul FLOPs;
+* attention scores: per layer, Q·Kᵀ and P·V each cost 2·seq_len·d_model FLOPs per token forward
+  (all `n_heads` query heads; the full seq_len × seq_len matrix, causal masking not subtracted),
   times 3 for training (PaLM, App. B: 12·L·d·T).
 
 Return a number of FLOPs (`float` or `int`).
 """),
         solution("flops_impl", '''
-def train_flops_per_token(vocab_size: int, seq_len: int, d_model: int, n_layers: int) -> float:
-    """Matmul FLOPs per token of one training step (forward + backward), with attention."""
+def llama_train_flops_per_token(vocab_size, seq_len, d_model, n_layers, n_heads, n_kv_heads, d_ff):
+    """Matmul FLOPs per token of one training step of a GQA + SwiGLU decoder, with attention."""
     ### BEGIN SOLUTION
-    d = d_model
-    matmul_params = n_layers * (4 * d * d + 2 * d * 4 * d) + vocab_size * d
-    attention = 12 * n_layers * d * seq_len
-    return float(6 * matmul_params + attention)
+    kv_width = n_kv_heads * (d_model // n_heads)
+    attention_weights = 2 * d_model * d_model + 2 * d_model * kv_width
+    swiglu_weights = 3 * d_model * d_ff
+    weights_in_matmuls = n_layers * (attention_weights + swiglu_weights) + vocab_size * d_model
+    return float(6 * weights_in_matmuls + 12 * n_layers * d_model * seq_len)
     ### END SOLUTION
 '''),
         tests("flops_tests", 3, '''
-# Public tests: GPT-2 small at 1024 tokens of context.
-_gpt2 = train_flops_per_token(50257, 1024, 768, 12)
-assert isinstance(_gpt2, (int, float))
-assert abs(_gpt2 - 854_438_400) <= 1e-6 * 854_438_400, _gpt2
-# More context costs more attention FLOPs: 12·L·d per extra token of context.
-assert abs(train_flops_per_token(50257, 2048, 768, 12) - _gpt2 - 12 * 12 * 768 * 1024) < 1
+# Public tests: the Llama-2-7B shape (Touvron et al. 2023: V = 32,000, d = 4096, L = 32, 32 heads,
+# d_ff = 11,008) at 4096 tokens, worked by hand: 6 × 6,607,077,376 + 12·32·4096·4096.
+_7b = llama_train_flops_per_token(32000, 4096, 4096, 32, 32, 32, 11008)
+assert isinstance(_7b, (int, float))
+assert abs(_7b - 46_084_915_200) <= 1e-9 * 46_084_915_200, _7b
+# With 8 K/V heads instead of 32, W_K and W_V each lose 4096 × 3072 weights in every layer.
+_gqa = llama_train_flops_per_token(32000, 4096, 4096, 32, 32, 8, 11008)
+assert abs((_7b - _gqa) - 6 * 32 * 2 * 4096 * 3072) < 1
 ### BEGIN HIDDEN TESTS
 import random as _random
-from labutils.model import TransformerConfig as _Cfg
-from labutils.flops import flops_per_token as _ref_fpt
+from variants import llama_train_flops_per_token as _ref_fpt
 _rng = _random.Random(2)
-for _ in range(25):
-    _d = 8 * _rng.randint(1, 64)
-    _args = (_rng.randint(2, 60000), _rng.randint(1, 8192), _d, _rng.randint(1, 48))
-    _ref = _ref_fpt(_Cfg(*_args, n_heads=1), training=True, attention=True)
-    assert abs(train_flops_per_token(*_args) - _ref) <= 1e-9 * _ref, "wrong FLOPs for some sizes"
+for _ in range(40):
+    _heads = _rng.choice([1, 2, 4, 8, 16, 32, 64])
+    _kv = _rng.choice([_k for _k in (1, 2, 4, 8, 16, 32, 64) if _heads % _k == 0])
+    _d = _heads * 2 * _rng.randint(1, 64)
+    _args = (_rng.randint(2, 130000), _rng.randint(1, 8192), _d, _rng.randint(1, 96), _heads, _kv,
+             _rng.randint(1, 4 * _d))
+    _ref = _ref_fpt(*_args)
+    assert abs(llama_train_flops_per_token(*_args) - _ref) <= 1e-9 * _ref, "wrong FLOPs for some shapes"
 ### END HIDDEN TESTS
 '''),
         md("""
@@ -121,7 +132,9 @@ exact to 0.1 %):
 * `answer_train_flops`: its training compute C ≈ 6·N·D in FLOPs, with N from above and D the
   number of training tokens;
 * `answer_flops_per_token`: its exact training matmul FLOPs per token at `PARAMS["seq_len"]`,
-  as in Part 2;
+  counted as in Part 2 but for this GPT-2 model (chapter 1): 6 FLOPs per weight of the four
+  `d_model × d_model` attention projections, the two MLP matrices (`d_model × 4·d_model` and back)
+  and the LM head (`vocab_size × d_model`, tied but still a matmul), plus 12·L·d·T for attention;
 * `answer_attention_share`: the fraction (between 0 and 1) of those FLOPs spent in Q·Kᵀ and P·V.
 """),
         solution("napkin", '''

@@ -14,7 +14,8 @@ def cells():
 
 Chapter 2 (`notebooks/02_scaling_laws.ipynb`) fits L(N, D) = E + A/N^α + B/D^β (Hoffmann et
 al. 2022, "Chinchilla") and derives the compute-optimal model size for a budget of C = 6·N·D
-FLOPs. Here you implement the law and its closed form, then size a model for **your** budget.
+FLOPs. Here you implement the law and its dual (the cheapest model for a target loss), then
+size a model for **your** budget.
 {RULES}
 Points: Part 1 (2), Part 2 (4), Part 3 (6). Total 12.
 """),
@@ -51,42 +52,54 @@ for _ in range(30):
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: the compute-optimal allocation (4 points)
+## Part 2: the cheapest model for a target loss (4 points)
 
-Minimising L(N, D) subject to C = 6·N·D gives a closed form (Hoffmann et al. 2022, Eq. 4):
+Chapter 2 minimises the loss for a given compute budget: C = 6·N·D fixed, N_opt and D_opt in
+closed form (Hoffmann et al. 2022, Eq. 4; `labutils.scaling`). Here you answer the **dual**
+question, which the package does not: given a **target loss** L* > E, which (N, D) reaches
+L(N, D) = L* for the fewest FLOPs C = 6·N·D?
 
-G = (α·A / (β·B))^(1/(α+β)),  N_opt = G · (C/6)^(β/(α+β)),  D_opt = C / (6·N_opt).
+Hint: with a Lagrange multiplier, the optimum satisfies α·A/N^α = β·B/D^β, and the two terms
+A/N^α and B/D^β add up to L* − E. Solve for each term, then for N and D.
 
-Implement `compute_optimal(C, E, A, B, alpha, beta)` returning the tuple `(N_opt, D_opt)`.
+Implement `cheapest_for_loss(target_loss, E, A, B, alpha, beta)` returning the tuple `(N, D)`.
+You may assume target_loss > E.
 """),
         solution("optimal_impl", '''
-def compute_optimal(C, E, A, B, alpha, beta):
-    """(N_opt, D_opt) minimising the loss under C = 6·N·D FLOPs."""
+def cheapest_for_loss(target_loss, E, A, B, alpha, beta):
+    """(N, D) reaching E + A/N**alpha + B/D**beta = target_loss with the least 6·N·D."""
     ### BEGIN SOLUTION
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    n_opt = G * (C / 6.0) ** (beta / (alpha + beta))
-    return n_opt, C / (6.0 * n_opt)
+    reducible = target_loss - E
+    params_term = reducible * beta / (alpha + beta)  # A / N**alpha at the optimum
+    tokens_term = reducible - params_term  # B / D**beta
+    return (A / params_term) ** (1.0 / alpha), (B / tokens_term) ** (1.0 / beta)
     ### END SOLUTION
 '''),
         tests("optimal_tests", 4, '''
-# Public tests: the allocation spends the whole budget, and no nearby split does better.
-_hoff = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
-_N, _D = compute_optimal(5.76e23, **_hoff)  # Gopher's budget (Hoffmann et al. 2022, Sec. 4)
-assert abs(6 * _N * _D / 5.76e23 - 1) < 1e-9
+# Public tests: the result reaches the target, and moving along the curve of equal loss costs more.
+_hoff = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. 2022, Eq. 10
+_N, _D = cheapest_for_loss(2.0, **_hoff)
 _loss = lambda N, D: 1.69 + 406.4 / N**0.34 + 410.7 / D**0.28  # noqa: E731 (the law of Part 1)
-for _f in (0.8, 1.25):
-    assert _loss(_N * _f, _D / _f) > _loss(_N, _D)
+assert abs(_loss(_N, _D) - 2.0) < 1e-9, "the allocation must reach the target loss"
+for _f in (0.8, 1.25):  # N·f parameters need these tokens to reach the same loss
+    _D_f = (410.7 / (2.0 - 1.69 - 406.4 / (_N * _f) ** 0.34)) ** (1 / 0.28)
+    assert 6 * _N * _f * _D_f > 6 * _N * _D, "a nearby allocation reaches the target for less"
 ### BEGIN HIDDEN TESTS
 import random as _random
 from labutils.scaling import BESIROGLU_2024 as _B24, HOFFMANN_2022 as _H22, ChinchillaLaw as _Law
+from variants import cheapest_for_loss as _ref_cheapest
 _rng = _random.Random(4)
-_laws = [_H22, _B24] + [_Law(E=1.0, A=_rng.uniform(50, 3000), B=_rng.uniform(50, 3000),
-                             alpha=_rng.uniform(0.2, 0.5), beta=_rng.uniform(0.2, 0.5)) for _ in range(5)]
+_laws = [_H22, _B24] + [_Law(E=_rng.uniform(0.5, 2), A=_rng.uniform(50, 3000), B=_rng.uniform(50, 3000),
+                             alpha=_rng.uniform(0.2, 0.5), beta=_rng.uniform(0.2, 0.5)) for _ in range(6)]
 for _law in _laws:
-    for _C in (1e18, 3.3e21, 5.76e23, 1e26):
-        _n, _d = _law.compute_optimal(_C)
-        _sn, _sd = compute_optimal(_C, _law.E, _law.A, _law.B, _law.alpha, _law.beta)
-        assert abs(_sn - _n) <= 1e-9 * _n and abs(_sd - _d) <= 1e-9 * _d, "wrong N_opt or D_opt"
+    for _gap in (0.01, 0.1, 0.3, 1.0, 3.0):
+        _target = _law.E + _gap
+        _n, _d = _ref_cheapest(_target, _law.E, _law.A, _law.B, _law.alpha, _law.beta)
+        _sn, _sd = cheapest_for_loss(_target, _law.E, _law.A, _law.B, _law.alpha, _law.beta)
+        assert abs(_sn - _n) <= 1e-9 * _n and abs(_sd - _d) <= 1e-9 * _d, f"wrong (N, D) for a loss {_gap} above E"
+        # duality: the compute-optimal split of the budget it costs is the same (N, D)
+        _cn, _cd = _law.compute_optimal(6 * _sn * _sd)
+        assert abs(_cn - _sn) <= 1e-6 * _sn, "not the cheapest allocation"
 ### END HIDDEN TESTS
 '''),
         md("""
@@ -96,7 +109,9 @@ Use Hoffmann et al.'s fit (E = 1.69, A = 406.4, B = 410.7, α = 0.34, β = 0.28;
 `labutils.scaling.HOFFMANN_2022`) and your budget `PARAMS["compute_flops"]` (FLOPs). Answers
 within 2 % get full marks.
 
-* `answer_n_opt`, `answer_d_opt`: the compute-optimal parameters and tokens;
+* `answer_n_opt`, `answer_d_opt`: the compute-optimal parameters and tokens for your budget
+  (chapter 2's closed form, Hoffmann et al. 2022, Eq. 4: G = (α·A/(β·B))^(1/(α+β)),
+  N_opt = G·(C/6)^(β/(α+β)), D_opt = C/(6·N_opt));
 * `answer_tokens_per_param`: D_opt / N_opt (compare with the ≈ 20 rule of thumb);
 * `answer_loss_opt`: the predicted loss at (N_opt, D_opt), in nats/token;
 * `answer_loss_small`: the predicted loss if the same budget trains a model of

@@ -14,7 +14,7 @@ def cells():
 
 Chapter 3 (`notebooks/03_throughput.ipynb`) defines training throughput, Model FLOPs
 Utilization MFU = 6·N·T / (F·K), and strong (Amdahl) and weak (Gustafson) scaling. Here you
-implement them and then judge **your** training run.
+implement MFU, Amdahl's law and its inverse, then judge **your** training run.
 {RULES}
 Points: Part 1 (3), Part 2 (3), Part 3 (6). Total 12.
 """),
@@ -52,43 +52,53 @@ for _ in range(30):
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: strong and weak scaling (3 points)
+## Part 2: strong scaling, forwards and backwards (3 points)
 
-With a serial fraction s (the share of the work that cannot be parallelised) and n processors:
+With a serial fraction s (the share of the work that cannot be parallelised) and n processors,
+Amdahl's law (fixed problem, strong scaling) gives speedup = 1 / (s + (1 − s)/n).
 
-* Amdahl (fixed problem, strong scaling): speedup = 1 / (s + (1 − s)/n);
-* Gustafson (problem grown with n, weak scaling): speedup = s + (1 − s)·n.
+In practice you *measure* a speedup S on n processors and ask which serial fraction explains
+it; a value that grows with n points at overheads that grow with n (communication,
+synchronisation) rather than a fixed serial part. The package does not invert the law.
 
-Implement `amdahl_speedup(serial_fraction, n)` and `gustafson_speedup(serial_fraction, n)`.
+Implement `amdahl_speedup(serial_fraction, n)` and its inverse
+`serial_fraction_from_speedup(speedup, n)`: the s for which Amdahl's law gives `speedup` on
+n > 1 processors.
 """),
         solution("scaling_impl", '''
 def amdahl_speedup(serial_fraction, n):
     """Strong-scaling speedup on n processors."""
     ### BEGIN SOLUTION
-    return 1.0 / (serial_fraction + (1.0 - serial_fraction) / n)
+    parallel_time = (1.0 - serial_fraction) / n
+    return 1.0 / (serial_fraction + parallel_time)
     ### END SOLUTION
 
 
-def gustafson_speedup(serial_fraction, n):
-    """Weak-scaling speedup on n processors."""
+def serial_fraction_from_speedup(speedup, n):
+    """The serial fraction s for which Amdahl's law gives `speedup` on n > 1 processors."""
     ### BEGIN SOLUTION
-    return serial_fraction + (1.0 - serial_fraction) * n
+    return (1.0 / speedup - 1.0 / n) / (1.0 - 1.0 / n)
     ### END SOLUTION
 '''),
         tests("scaling_tests", 3, '''
 # Public tests: no serial work scales linearly; all serial work does not scale at all.
 assert abs(amdahl_speedup(0.0, 64) - 64) < 1e-9 and abs(amdahl_speedup(1.0, 64) - 1) < 1e-9
-assert abs(gustafson_speedup(0.0, 64) - 64) < 1e-9 and abs(gustafson_speedup(1.0, 64) - 1) < 1e-9
 # The lecture: 0.1 % serial work caps 1000 processors at about a 500x speedup.
 assert abs(amdahl_speedup(0.001, 1000) - 500.25) < 0.1
+# Backwards: a perfect speedup means no serial work, none at all means all of it; 2x on 3 is 1/4.
+assert abs(serial_fraction_from_speedup(64, 64)) < 1e-12 and abs(serial_fraction_from_speedup(1, 64) - 1) < 1e-12
+assert abs(serial_fraction_from_speedup(2, 3) - 0.25) < 1e-12
 ### BEGIN HIDDEN TESTS
 import random as _random
-from labutils.throughput import amdahl_speedup as _ref_a, gustafson_speedup as _ref_g
+from labutils.throughput import amdahl_speedup as _ref_a
+from variants import serial_fraction_from_speedup as _ref_s
 _rng = _random.Random(6)
-for _ in range(30):
-    _s, _n = _rng.random(), _rng.randint(1, 100000)
+for _ in range(40):
+    _s, _n = _rng.random(), _rng.randint(2, 100000)
     assert abs(amdahl_speedup(_s, _n) - _ref_a(_s, _n)) <= 1e-9 * _ref_a(_s, _n), "wrong Amdahl speedup"
-    assert abs(gustafson_speedup(_s, _n) - _ref_g(_s, _n)) <= 1e-9 * _ref_g(_s, _n), "wrong Gustafson speedup"
+    _S = _rng.uniform(1.0, _n)
+    assert abs(serial_fraction_from_speedup(_S, _n) - _ref_s(_S, _n)) <= 1e-9, "wrong serial fraction"
+    assert abs(serial_fraction_from_speedup(_ref_a(_s, _n), _n) - _s) <= 1e-7, "not the inverse of Amdahl's law"
 ### END HIDDEN TESTS
 '''),
         md("""

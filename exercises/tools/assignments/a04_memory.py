@@ -15,17 +15,28 @@ def cells():
 Chapter 4 (`notebooks/04_memory.ipynb`) counts the bytes a training run holds per parameter
 (mixed-precision Adam: 2 bytes of bf16/fp16 weights + 2 of gradients + K = 12 of fp32 master
 weights and Adam moments; Rajbhandari et al. 2020, Sec. 3.1) and how ZeRO shards them over
-`dp` data-parallel ranks. Here you implement that accounting and size **your** run.
+`dp` data-parallel ranks. Here you implement that accounting for several optimizers and size **your** run.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
 """),
         *setup_cell(ASSIGNMENT),
         md("""
-## Part 1: model-state bytes per device under ZeRO (4 points)
+## Part 1: model-state bytes per device under ZeRO, for several optimizers (4 points)
 
-Implement `zero_model_state_bytes(n_params, zero_stage, dp)`: the bytes of parameters (2 per
-parameter), gradients (2) and optimizer state (12) that **one** of `dp` data-parallel devices
-holds with mixed-precision Adam:
+ZeRO's accounting (Rajbhandari et al. 2020, Sec. 3.1) writes the model states of mixed-precision
+training as 2Ψ + 2Ψ + K·Ψ bytes for Ψ parameters: 16-bit weights, 16-bit gradients, and K bytes
+of optimizer state per parameter (K = 12 for Adam: fp32 master weights, momentum and variance).
+Chapter 4 (`labutils.memory`) handles Adam's K = 12. Here K depends on the optimizer, with the
+same bookkeeping (an fp32 master copy plus the optimizer's fp32 buffers):
+
+| `optimizer` | fp32 state per parameter | K |
+|---|---|---|
+| `"adam"` | master weights, momentum, variance | 12 |
+| `"sgd_momentum"` | master weights, momentum | 8 |
+| `"sgd"` | master weights | 4 |
+
+Implement `zero_bytes_with_optimizer(n_params, zero_stage, dp, optimizer)`: the bytes that
+**one** of `dp` data-parallel devices holds:
 
 * stage 0 (plain data parallelism): every device holds everything;
 * stage 1 shards the optimizer state, stage 2 also the gradients, stage 3 also the parameters.
@@ -34,31 +45,34 @@ A sharded buffer of n elements leaves each rank a padded shard of ⌈n / dp⌉ e
 `int`.
 """),
         solution("zero_bytes_impl", '''
-def zero_model_state_bytes(n_params: int, zero_stage: int, dp: int) -> int:
-    """Bytes of model states on one device (mixed-precision Adam, ZeRO stage 0-3)."""
+def zero_bytes_with_optimizer(n_params: int, zero_stage: int, dp: int, optimizer: str) -> int:
+    """Bytes of model states on one device (16-bit weights and gradients, K bytes of optimizer
+    state per parameter, ZeRO stage 0-3 over dp ranks)."""
     ### BEGIN SOLUTION
-    shard = -(-n_params // dp)  # ceil(n / dp)
-    params = 2 * (shard if zero_stage >= 3 else n_params)
-    grads = 2 * (shard if zero_stage >= 2 else n_params)
-    optimizer = 12 * (shard if zero_stage >= 1 else n_params)
-    return params + grads + optimizer
+    k_bytes = {"adam": 12, "sgd_momentum": 8, "sgd": 4}[optimizer]
+    per_rank = (n_params + dp - 1) // dp  # the padded shard
+    held = lambda sharded_from: per_rank if zero_stage >= sharded_from else n_params  # noqa: E731
+    return 2 * held(3) + 2 * held(2) + k_bytes * held(1)
     ### END SOLUTION
 '''),
         tests("zero_bytes_tests", 4, '''
-# Public tests: the ZeRO paper's Fig. 1, a 7.5B model on 64 devices (GB = 1e9 bytes):
+# Public tests: the ZeRO paper's Fig. 1, Adam, a 7.5B model on 64 devices (GB = 1e9 bytes):
 # 120 GB at stage 0, 31.4 GB at stage 1, 16.6 GB at stage 2, 1.9 GB at stage 3.
-_fig1 = [zero_model_state_bytes(7_500_000_000, _s, 64) / 1e9 for _s in range(4)]
-assert isinstance(zero_model_state_bytes(7_500_000_000, 0, 64), int)
+_fig1 = [zero_bytes_with_optimizer(7_500_000_000, _s, 64, "adam") / 1e9 for _s in range(4)]
+assert isinstance(zero_bytes_with_optimizer(7_500_000_000, 0, 64, "adam"), int)
 assert abs(_fig1[0] - 120.0) < 0.05 and abs(_fig1[1] - 31.4) < 0.05
 assert abs(_fig1[2] - 16.6) < 0.05 and abs(_fig1[3] - 1.9) < 0.05
+# SGD with momentum, no sharding: 2 + 2 + 8 = 12 bytes per parameter.
+assert zero_bytes_with_optimizer(1000, 0, 8, "sgd_momentum") == 12_000
 ### BEGIN HIDDEN TESTS
 import random as _random
-from labutils.memory import model_state_bytes as _ref
+from variants import zero_bytes_with_optimizer as _ref
 _rng = _random.Random(7)
-for _ in range(40):
+for _ in range(60):
     _n, _s, _dp = _rng.randint(1, 10**12), _rng.randint(0, 3), _rng.randint(1, 1024)
-    assert zero_model_state_bytes(_n, _s, _dp) == _ref(_n, recipe="mixed_adam", zero_stage=_s, dp=_dp)["total"], \\
-        "wrong bytes for some (n_params, stage, dp)"
+    for _opt in ("adam", "sgd_momentum", "sgd"):
+        assert zero_bytes_with_optimizer(_n, _s, _dp, _opt) == _ref(_n, _s, _dp, _opt), \
+            f"wrong bytes for some (n_params, stage, dp) with {_opt}"
 ### END HIDDEN TESTS
 '''),
         md("""
