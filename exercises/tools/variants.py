@@ -265,11 +265,12 @@ def valid_layouts_cp(n_gpus: int, gpus_per_node: int, n_layers: int, n_heads: in
                      global_batch_seqs: int) -> list[tuple[int, int, int, int]]:
     """Sorted (dp, tp, pp, cp) with dp·tp·pp·cp = n_gpus, tp·cp dividing gpus_per_node (both
     groups inside one node), tp | n_heads, pp | n_layers, 2·cp | seq_len when cp > 1 (zigzag),
-    dp | global_batch_seqs. Brute force over every factor."""
+    dp | global_batch_seqs. Brute force over every triple of divisors of n_gpus."""
+    divisors = [k for k in range(1, n_gpus + 1) if n_gpus % k == 0]
     out = []
-    for tp in range(1, n_gpus + 1):
-        for cp in range(1, n_gpus + 1):
-            for pp in range(1, n_gpus + 1):
+    for tp in divisors:
+        for cp in divisors:
+            for pp in divisors:
                 if n_gpus % (tp * cp * pp):
                     continue
                 dp = n_gpus // (tp * cp * pp)
@@ -278,16 +279,3 @@ def valid_layouts_cp(n_gpus: int, gpus_per_node: int, n_layers: int, n_heads: in
                 if ok:
                     out.append((dp, tp, pp, cp))
     return sorted(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# 13_kernels: the intensity of a whole output tile (all K steps, plus the store)
-# ---------------------------------------------------------------------------------------------
-
-
-def tile_intensity_full_k(block_m: int, block_n: int, k: int, in_bytes: int, out_bytes: int) -> float:
-    """FLOPs per byte of one program that computes a block_m × block_n tile of C = A·B over the
-    whole K: it loads block_m·K of A and K·block_n of B and stores block_m·block_n of C."""
-    flops = 2 * block_m * block_n * k
-    moved = (block_m * k + k * block_n) * in_bytes + block_m * block_n * out_bytes
-    return flops / moved

@@ -14,7 +14,8 @@ def cells():
 
 Chapter 5 (`notebooks/05_data_parallel.ipynb`) builds a ring all-reduce from send/recv on real
 torch.distributed ranks, and prices it with the α–β model. Here you simulate the ring step by
-step in plain Python, price it, and estimate the gradient all-reduce of **your** run.
+step in plain Python, price a two-level variant the chapter does not build, and estimate the
+gradient all-reduce of **your** run.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
 """),
@@ -76,33 +77,57 @@ for _p in (2, 3, 4, 5, 8):
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: the α–β cost of a ring all-reduce (2 points)
+## Part 2: a two-level all-reduce in the α–β model (2 points)
 
 With α seconds per message and β seconds per byte, a ring all-reduce of n bytes on p ranks
 takes 2(p − 1) steps of one message each, and sends 2(p − 1)/p · n bytes per rank:
-t = 2(p − 1)·α + 2(p − 1)/p · n · β (Patarasuk and Yuan 2009).
+t = 2(p − 1)·α + 2(p − 1)/p · n · β (Patarasuk and Yuan 2009). Chapter 5 has it
+(`labutils.parallel.collectives.alpha_beta_time`).
 
-Implement `ring_allreduce_time_s(n_bytes, p, alpha_s, beta_s_per_byte)`.
+A cluster has `n_nodes` nodes of `gpus_per_node` GPUs: links inside a node are fast
+(α_intra, β_intra), links between nodes slow (α_inter, β_inter). A **two-level** all-reduce,
+which the package does not model, runs in three phases:
+
+1. inside every node, a ring **reduce-scatter** over its g = `gpus_per_node` GPUs: g − 1 steps,
+   each sending n/g bytes per GPU (every GPU ends up with the node's sum of one n/g shard);
+2. across the nodes, a ring **all-reduce** of each n/g shard among the N = `n_nodes` GPUs that hold
+   it (the g shards go in parallel, on separate links);
+3. inside every node, a ring **all-gather**: g − 1 steps of n/g bytes per GPU.
+
+Implement `two_level_allreduce_time_s(n_bytes, gpus_per_node, n_nodes, alpha_intra_s,
+beta_intra_s_per_byte, alpha_inter_s, beta_inter_s_per_byte)`: the seconds of the three phases,
+one after the other, in the α–β model (one α per step and message, one β per byte sent).
 """),
         solution("alpha_beta_impl", '''
-def ring_allreduce_time_s(n_bytes, p, alpha_s, beta_s_per_byte):
-    """Seconds for a ring all-reduce of n_bytes on p ranks in the α–β model."""
+def two_level_allreduce_time_s(n_bytes, gpus_per_node, n_nodes, alpha_intra_s, beta_intra_s_per_byte,
+                               alpha_inter_s, beta_inter_s_per_byte):
+    """Seconds of reduce-scatter in each node, all-reduce across nodes, all-gather in each node."""
     ### BEGIN SOLUTION
-    return 2 * (p - 1) * alpha_s + 2 * (p - 1) / p * n_bytes * beta_s_per_byte
+    g, nodes = gpus_per_node, n_nodes
+    shard = n_bytes / g
+    in_node_phase = (g - 1) * (alpha_intra_s + shard * beta_intra_s_per_byte)  # RS, and again for AG
+    across = 2 * (nodes - 1) * alpha_inter_s + 2 * (nodes - 1) / nodes * shard * beta_inter_s_per_byte
+    return 2 * in_node_phase + across
     ### END SOLUTION
 '''),
         tests("alpha_beta_tests", 2, '''
-# Public tests: one rank sends nothing; large messages are bandwidth-bound.
-assert ring_allreduce_time_s(1e9, 1, 1e-5, 1e-9) == 0
-assert abs(ring_allreduce_time_s(1e9, 1024, 0.0, 1 / 50e9) - 2 * 1023 / 1024 * 1e9 / 50e9) < 1e-12
+# Public tests: one GPU sends nothing; one node is a plain ring over its GPUs; one GPU per node is
+# a plain ring over the nodes (2(p − 1)·α + 2(p − 1)/p · n · β).
+assert two_level_allreduce_time_s(1e9, 1, 1, 1e-6, 1e-12, 1e-5, 1e-10) == 0
+assert abs(two_level_allreduce_time_s(1e9, 8, 1, 1e-6, 1 / 400e9, 1e-5, 1 / 50e9)
+           - (2 * 7 * 1e-6 + 2 * 7 / 8 * 1e9 / 400e9)) < 1e-12
+assert abs(two_level_allreduce_time_s(1e9, 1, 16, 1e-6, 1 / 400e9, 1e-5, 1 / 50e9)
+           - (2 * 15 * 1e-5 + 2 * 15 / 16 * 1e9 / 50e9)) < 1e-12
 ### BEGIN HIDDEN TESTS
 import random as _random
-from labutils.parallel.collectives import alpha_beta_time as _ref_t
+from variants import hierarchical_allreduce_time_s as _ref_t
 _rng = _random.Random(9)
-for _ in range(30):
-    _args = (10 ** _rng.uniform(0, 11), _rng.randint(2, 4096), _rng.uniform(0, 1e-4), 1 / 10 ** _rng.uniform(9, 12))
-    _ref = _ref_t(*_args, algorithm="ring")
-    assert abs(ring_allreduce_time_s(*_args) - _ref) <= 1e-9 * _ref, "wrong time"
+for _ in range(40):
+    _args = (10 ** _rng.uniform(0, 11), _rng.choice([1, 2, 4, 8, 16]), _rng.randint(1, 512),
+             _rng.uniform(0, 1e-5), 1 / 10 ** _rng.uniform(10, 12), _rng.uniform(0, 1e-4),
+             1 / 10 ** _rng.uniform(9, 11))
+    _ref = _ref_t(*_args)
+    assert abs(two_level_allreduce_time_s(*_args) - _ref) <= 1e-9 * max(_ref, 1e-30), "wrong time"
 ### END HIDDEN TESTS
 '''),
         md("""

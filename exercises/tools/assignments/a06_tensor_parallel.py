@@ -31,9 +31,13 @@ Write matmuls the way the math does: `Y = X @ W` with `X` of shape (n, d_in) and
 * `row_parallel(X, W, t)`: split `W` into t blocks of **rows** and `X` into the matching t
   blocks of columns; return the list of the t **partial** outputs `X_r @ W_r`, each of shape
   (n, d_out). Their sum (an all-reduce) is `X @ W`.
-* `tp_mlp(X, W1, W2, t)`: the Megatron MLP `relu(X @ W1) @ W2` with W1 column-parallel and W2
-  row-parallel: return the list of the t partial outputs `relu(X @ W1_r) @ W2_r`. No
-  communication is needed between the two matmuls, and the partial outputs sum to the full MLP.
+* `tp_swiglu_mlp(X, W_gate, W_up, W_down, t)`: a **SwiGLU** MLP (Shazeer 2020, as in Llama),
+  `(silu(X @ W_gate) * (X @ W_up)) @ W_down` with `silu(z) = z · sigmoid(z) = z / (1 + exp(−z))`,
+  split the Megatron way, which the chapter shows for a GELU MLP only: W_gate and W_up
+  column-parallel **with the same column blocks**, W_down row-parallel. Return the list of the
+  t partial outputs `(silu(X @ W_gate_r) * (X @ W_up_r)) @ W_down_r`. No communication is
+  needed before the last matmul (the elementwise product pairs columns that live on the same
+  rank), and the partial outputs sum to the full MLP.
 """),
         solution("tp_impl", '''
 def column_parallel(X, W, t):
@@ -50,11 +54,14 @@ def row_parallel(X, W, t):
     ### END SOLUTION
 
 
-def tp_mlp(X, W1, W2, t):
-    """Per-rank partial outputs of relu(X @ W1) @ W2, W1 split by columns, W2 by rows."""
+def tp_swiglu_mlp(X, W_gate, W_up, W_down, t):
+    """Per-rank partial outputs of a SwiGLU MLP, W_gate and W_up split by columns, W_down by rows."""
     ### BEGIN SOLUTION
-    return [np.maximum(X @ w1, 0) @ w2
-            for w1, w2 in zip(np.split(W1, t, axis=1), np.split(W2, t, axis=0))]
+    outs = []
+    for g, u, w in zip(np.split(W_gate, t, axis=1), np.split(W_up, t, axis=1), np.split(W_down, t, axis=0)):
+        a = X @ g  # (n, f/t): this rank's gate pre-activations
+        outs.append(((a / (1.0 + np.exp(-a))) * (X @ u)) @ w)  # (n, d)
+    return outs
     ### END SOLUTION
 '''),
         tests("tp_tests", 4, '''
@@ -66,9 +73,13 @@ assert len(_cols) == 2 and _cols[0].shape == (3, 3)
 assert np.allclose(np.concatenate(_cols, axis=1), _X @ _W)
 _rows = row_parallel(_X, _W, 2)
 assert len(_rows) == 2 and _rows[0].shape == (3, 6) and np.allclose(sum(_rows), _X @ _W)
-_W2 = _rng.standard_normal((6, 4))
-assert np.allclose(sum(tp_mlp(_X, _W, _W2, 2)), np.maximum(_X @ _W, 0) @ _W2)
+_Wu, _Wd = _rng.standard_normal((4, 6)), _rng.standard_normal((6, 4))
+_silu = lambda z: z / (1 + np.exp(-z))  # noqa: E731
+_parts = tp_swiglu_mlp(_X, _W, _Wu, _Wd, 2)
+assert len(_parts) == 2 and _parts[0].shape == (3, 4)
+assert np.allclose(sum(_parts), (_silu(_X @ _W) * (_X @ _Wu)) @ _Wd), "partials must sum to the SwiGLU MLP"
 ### BEGIN HIDDEN TESTS
+from variants import swiglu_mlp as _ref_swiglu, tp_swiglu_partials as _ref_partials
 _rng = np.random.default_rng(61)
 for _t in (1, 2, 3, 4, 8):
     _Xh = _rng.standard_normal((5, 8 * _t))
@@ -81,9 +92,12 @@ for _t in (1, 2, 3, 4, 8):
     assert len(_rowsh) == _t and all(r.shape == (5, 4 * _t) for r in _rowsh)
     assert np.allclose(_rowsh[0], _Xh[:, :8] @ _Wh[:8]), "rank 0 must hold the first block"
     assert np.allclose(sum(_rowsh), _Xh @ _Wh)
-    _parts = tp_mlp(_Xh, _Wh, _Wh2, _t)
-    assert len(_parts) == _t and np.allclose(sum(_parts), np.maximum(_Xh @ _Wh, 0) @ _Wh2)
-    assert np.allclose(_parts[-1], np.maximum(_Xh @ _Wh[:, -4:], 0) @ _Wh2[-4:])
+    _Wu = _rng.standard_normal((8 * _t, 4 * _t))
+    _want = _ref_partials(_Xh, _Wh, _Wu, _Wh2, _t)
+    _parts = tp_swiglu_mlp(_Xh, _Wh, _Wu, _Wh2, _t)
+    assert len(_parts) == _t and all(_q.shape == (5, 8 * _t) for _q in _parts), "t partials of shape (n, d)"
+    assert np.allclose(sum(_parts), _ref_swiglu(_Xh, _Wh, _Wu, _Wh2)), "partials must sum to the SwiGLU MLP"
+    assert all(np.allclose(_q, _w) for _q, _w in zip(_parts, _want)), "rank r must use column/row block r"
 ### END HIDDEN TESTS
 '''),
         md("""

@@ -14,8 +14,8 @@ def cells():
 
 Chapter 8 (`notebooks/08_context_parallel.ipynb`) computes attention block by block, merges the
 blocks with the online-softmax rule, and runs ring attention on real torch.distributed ranks.
-Here you write the merge rule yourself, balance the causal work across ranks, and price the
-ring for **your** run.
+Here you write the merge rule yourself, price the causal work of a striped layout the chapter
+does not use, and price the ring for **your** run.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
 """),
@@ -87,38 +87,38 @@ assert np.isneginf(_m).all() and (_l == 0).all() and (_o == 0).all(), "empty + e
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: zigzag load balancing (2 points)
+## Part 2: a striped layout's load balance (2 points)
 
-With a causal mask, query position q sees keys 0 … q: q + 1 scores. Cut a sequence of
-`seq_len` tokens into 2p equal chunks; in the **zigzag** layout rank r (0 ≤ r < p) holds chunks
-r and 2p − 1 − r. Implement `zigzag_work(seq_len, p)`: return the list of p ints, the number of
-unmasked (query, key) scores each rank computes for the queries it holds. (seq_len is a
-multiple of 2p.) If your layout is right, every rank gets the same number.
+With a causal mask, query position q sees keys 0 … q: q + 1 scores. Chapter 8 balances this
+work with the **zigzag** layout (cut the sequence into 2p chunks; rank r holds chunks r and
+2p − 1 − r), which gives every rank the same work. Here you price a layout the package does not
+model: the **striped** (round-robin) layout, where token q lives on rank q mod p.
+
+Implement `striped_work(seq_len, p)`: return the list of p ints, the number of unmasked
+(query, key) scores each rank computes for the queries it holds (seq_len is a multiple of p).
+It is nearly, but not exactly, balanced.
 """),
         solution("zigzag_impl", '''
-def zigzag_work(seq_len, p):
-    """Unmasked causal (query, key) pairs per rank in the zigzag layout."""
+def striped_work(seq_len, p):
+    """Unmasked causal (query, key) pairs per rank when token q lives on rank q mod p."""
     ### BEGIN SOLUTION
-    c = seq_len // (2 * p)
-    work = []
-    for r in range(p):
-        total = 0
-        for chunk in (r, 2 * p - 1 - r):
-            total += sum(q + 1 for q in range(chunk * c, (chunk + 1) * c))
-        work.append(total)
-    return work
+    per_rank = seq_len // p  # tokens r, r + p, r + 2p, ...
+    stride_part = p * per_rank * (per_rank - 1) // 2  # sum of j·p over j < per_rank
+    return [stride_part + per_rank * (r + 1) for r in range(p)]
     ### END SOLUTION
 '''),
         tests("zigzag_tests", 2, '''
-# Public tests: 2 ranks, 8 tokens: rank 0 holds 0,1,6,7 (1+2+7+8), rank 1 holds 2..5 (3+4+5+6).
-assert list(zigzag_work(8, 2)) == [18, 18]
-assert sum(zigzag_work(24, 3)) == 24 * 25 // 2
+# Public tests: 2 ranks, 8 tokens: rank 0 holds 0, 2, 4, 6 (1+3+5+7), rank 1 holds 1, 3, 5, 7 (2+4+6+8).
+assert list(striped_work(8, 2)) == [16, 20]
+assert sum(striped_work(24, 3)) == 24 * 25 // 2, "every score is computed once"
+assert list(striped_work(5, 1)) == [15]
 ### BEGIN HIDDEN TESTS
-from labutils.parallel.context_parallel import causal_work_per_rank as _ref_work
-for _p in (1, 2, 3, 4, 8):
-    for _c in (1, 2, 5):
-        _s = 2 * _p * _c
-        assert list(zigzag_work(_s, _p)) == _ref_work(_s, _p, "zigzag"), "wrong work per rank"
+from variants import striped_work as _ref_work
+for _p in (1, 2, 3, 4, 7, 8, 16):
+    for _c in (1, 2, 5, 64):
+        _s = _p * _c
+        _got = [int(_w) for _w in striped_work(_s, _p)]
+        assert _got == _ref_work(_s, _p), f"wrong work per rank for seq_len={_s}, p={_p}"
 ### END HIDDEN TESTS
 '''),
         md("""

@@ -15,7 +15,7 @@ def cells():
 
 Chapter 9 (`notebooks/09_precision.ipynb`) derives every float format's range and precision
 from its exponent and mantissa bits, trains the tiny GPT in fp16 with and without loss scaling,
-and quantizes tensors to INT8. Here you derive the format limits yourself, write absmax INT8
+and quantizes tensors to INT8. Here you derive the format limits yourself, write block-wise absmax INT8
 quantization, and do the napkin math of precision for **your** model.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
@@ -81,52 +81,72 @@ for _name in ("fp32", "bf16", "fp8_e5m2"):
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: absmax INT8 quantization (2 points)
+## Part 2: block-wise absmax INT8 quantization (2 points)
 
 Absmax quantization (Dettmers et al. 2022, Sec. 2.1) maps a tensor `x` to int8 codes with one
 scale: `scale = max|x| / 127`, `q = round(x / scale)` (so the codes lie in −127 … 127), and
-back: `x̂ = q · scale`.
+back: `x̂ = q · scale`. Chapter 9 uses one scale per tensor or per row
+(`labutils.quantization`). One outlier then coarsens every value that shares its scale, so
+formats used in practice keep **one scale per block** of a fixed number of consecutive values,
+whatever the rows are (the package does not).
 
-Implement `absmax_int8(x)` returning `(q, scale)`: `q` a `torch.int8` tensor of the shape of
-`x`, `scale` a Python float; and `dequantize_int8(q, scale)` returning a float32 tensor. `x` is
-a float tensor with at least one non-zero value.
+Implement `blockwise_int8(x, block)` returning `(q, scales)`: flatten `x`, cut it into blocks of
+`block` consecutive elements (the last one may be shorter), and quantize each block with its own
+absmax scale (a block of zeros gets scale 1.0). `q` is a `torch.int8` tensor of the shape of
+`x`; `scales` a float32 tensor with one entry per block. And `blockwise_dequantize(q, scales,
+block)`, returning the float32 tensor x̂ of the shape of `q`.
 """),
         solution("int8_impl", '''
-def absmax_int8(x):
-    """(int8 codes, scale) of x with one absmax scale for the whole tensor."""
+def blockwise_int8(x, block):
+    """(int8 codes of x's shape, float32 scales: one absmax scale per block of the flat x)."""
     ### BEGIN SOLUTION
-    scale = float(x.abs().max()) / 127
-    q = torch.round(x / scale).clamp(-127, 127).to(torch.int8)
-    return q, scale
+    flat = x.reshape(-1).float()
+    n_blocks = (flat.numel() + block - 1) // block
+    padded = torch.zeros(n_blocks * block)
+    padded[: flat.numel()] = flat
+    rows = padded.reshape(n_blocks, block)  # (n_blocks, block), zeros past the end
+    amax = rows.abs().amax(dim=1)
+    scales = torch.where(amax > 0, amax / 127, torch.ones_like(amax))
+    codes = torch.round(rows / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    return codes.reshape(-1)[: flat.numel()].reshape(x.shape), scales
     ### END SOLUTION
 
 
-def dequantize_int8(q, scale):
+def blockwise_dequantize(q, scales, block):
     """The float32 values the codes stand for."""
     ### BEGIN SOLUTION
-    return q.to(torch.float32) * scale
+    flat = q.reshape(-1).float()
+    per_element = scales.repeat_interleave(block)[: flat.numel()]
+    return (flat * per_element).reshape(q.shape)
     ### END SOLUTION
 '''),
         tests("int8_tests", 2, '''
-# Public tests: the largest magnitude maps to ±127, and the round trip is close.
-_q, _s = absmax_int8(torch.tensor([-2.0, 0.5, 1.0]))
-assert _q.dtype == torch.int8 and _q.tolist() == [-127, 32, 64]
-assert abs(_s - 2 / 127) < 1e-9
-assert torch.allclose(dequantize_int8(_q, _s), torch.tensor([-2.0, 0.5, 1.0]), atol=_s / 2)
+# Public tests: two blocks of 2, each with its own largest magnitude mapped to ±127.
+_q, _s = blockwise_int8(torch.tensor([[-2.0, 0.5], [1.0, 0.25]]), 2)
+assert _q.dtype == torch.int8 and _q.shape == (2, 2) and _q.tolist() == [[-127, 32], [127, 32]]
+assert _s.shape == (2,) and torch.allclose(_s, torch.tensor([2 / 127, 1 / 127]))
+_x = torch.tensor([3.0, 0.0, 0.0, 0.0, 0.0])  # a block of zeros, and a short last block
+_q, _s = blockwise_int8(_x, 2)
+assert _s.tolist()[1:] == [1.0, 1.0] and _q.tolist() == [127, 0, 0, 0, 0]
+assert torch.allclose(blockwise_dequantize(_q, _s, 2), _x)
 ### BEGIN HIDDEN TESTS
-from labutils import quantization as _Q
+from variants import blockwise_absmax_int8 as _ref_blocks
 _g = torch.Generator().manual_seed(9)
-for _shape, _mult in (((1000,), 1.0), ((64, 128), 0.02), ((7, 3), 300.0)):
+for _shape, _mult, _block in (((1000,), 1.0, 64), ((64, 128), 0.02, 128), ((7, 3), 300.0, 4),
+                              ((5, 33), 1.0, 7), ((300,), 5.0, 1000)):
     _x = torch.randn(*_shape, generator=_g) * _mult
-    _q, _s = absmax_int8(_x)
-    _ref = _Q.absmax_quantize(_x)
+    _x.view(-1)[3] = 50 * _mult  # an outlier: only its own block gets coarse
+    _q, _s = blockwise_int8(_x, _block)
+    _rq, _rs = _ref_blocks(_x, _block)
     assert _q.dtype == torch.int8 and _q.shape == _x.shape, "q must be int8 with the shape of x"
-    assert abs(_s - float(_ref.scale)) <= 1e-6 * float(_ref.scale), "wrong scale"
-    assert int((_q.int() - _ref.q.int()).abs().max()) <= 1, "codes differ from round(x / scale)"
-    assert float((_q.int() != _ref.q.int()).float().mean()) < 1e-3, "codes differ from round(x / scale)"
-    _err = (dequantize_int8(_q, _s) - _x).abs()
-    assert dequantize_int8(_q, _s).dtype == torch.float32
-    assert float(_err.max()) <= _s / 2 * (1 + 1e-4), "error above scale/2"
+    assert _s.shape == _rs.shape, "one scale per block"
+    assert torch.allclose(_s.float(), _rs, rtol=1e-6, atol=0), "wrong scales"
+    assert int((_q.int() - _rq.int()).abs().max()) <= 1, "codes differ from round(x / scale)"
+    assert float((_q.int() != _rq.int()).float().mean()) < 1e-2, "codes differ from round(x / scale)"
+    _xh = blockwise_dequantize(_q, _s, _block)
+    assert _xh.dtype == torch.float32 and _xh.shape == _x.shape
+    _bound = _rs.repeat_interleave(_block)[: _x.numel()].reshape(_x.shape) / 2
+    assert bool(((_xh - _x).abs() <= _bound * (1 + 1e-4)).all()), "error above scale/2 in some block"
 ### END HIDDEN TESTS
 '''),
         md("""
@@ -149,7 +169,7 @@ GB = 1e9 bytes; answers within 2 % get full marks (the loss scale must be exact)
   `PARAMS["grad"]`, multiplied by S, reaches fp16's smallest normal value 2^−14 (S = 1 if it
   already does);
 * `answer_int8_error`: the worst-case absolute rounding error of absmax INT8 quantization
-  (Part 2) of a weight row whose largest magnitude is `PARAMS["absmax"]`.
+  (one scale, as at the start of Part 2) of a weight row whose largest magnitude is `PARAMS["absmax"]`.
 """),
         solution("napkin", '''
 ### BEGIN SOLUTION

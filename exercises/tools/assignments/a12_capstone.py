@@ -14,59 +14,67 @@ def cells():
 
 Chapter 12 (`notebooks/12_capstone.ipynb`) composes the book's tested functions into a planner:
 budget → model → layout → time and cost. Here you write two of its building blocks yourself,
-the enumeration of parallel layouts and the model-state memory of one GPU, and plan **your**
+the enumeration of 4-D parallel layouts (a rule the chapter's planner does not apply) and the
+model-state memory of one GPU, and plan **your**
 run on the back of an envelope.
 {RULES}
 Points: Part 1 (4), Part 2 (2), Part 3 (6). Total 12.
 """),
         *setup_cell(ASSIGNMENT),
         md("""
-## Part 1: every valid layout of a cluster (4 points)
+## Part 1: every valid 4-D layout of a cluster, with context parallelism (4 points)
 
 A cluster of `n_gpus` GPUs, `gpus_per_node` per node, trains a model with `n_layers` layers and
-`n_heads` attention heads on a global batch of `global_batch_seqs` sequences. A layout
-`(dp, tp, pp)` is valid when
+`n_heads` attention heads on a global batch of `global_batch_seqs` sequences of `seq_len`
+tokens. Chapter 12's planner (`labutils.plan`) keeps TP inside a node. Here the rule is
+stricter, as when context-parallel rings need the fast links too: a layout `(dp, tp, pp, cp)` is
+valid when
 
-* `dp * tp * pp == n_gpus` (every GPU is used);
-* `tp <= gpus_per_node` (tensor parallelism stays inside a node) and `tp` divides `n_heads`;
+* `dp * tp * pp * cp == n_gpus` (every GPU is used);
+* `tp * cp` divides `gpus_per_node` (a TP group and its CP ring fit inside one node, and nodes
+  split into whole groups), and `tp` divides `n_heads`;
 * `pp` divides `n_layers` (equal stages);
+* when `cp > 1`, `2 * cp` divides `seq_len` (the zigzag layout's 2·cp equal chunks);
 * `dp` divides `global_batch_seqs` (each replica gets whole sequences; micro-batch 1).
 
-Implement `valid_layouts(n_gpus, gpus_per_node, n_layers, n_heads, global_batch_seqs)`: return
-all valid `(dp, tp, pp)` tuples as a list sorted in increasing order.
+Implement `valid_layouts_cp(n_gpus, gpus_per_node, n_layers, n_heads, seq_len,
+global_batch_seqs)`: return all valid `(dp, tp, pp, cp)` tuples as a list sorted in increasing
+order.
 """),
         solution("layouts_impl", '''
-def valid_layouts(n_gpus, gpus_per_node, n_layers, n_heads, global_batch_seqs):
-    """Sorted list of (dp, tp, pp) with dp·tp·pp = n_gpus obeying the divisibility rules."""
+def valid_layouts_cp(n_gpus, gpus_per_node, n_layers, n_heads, seq_len, global_batch_seqs):
+    """Sorted list of (dp, tp, pp, cp) with dp·tp·pp·cp = n_gpus obeying the rules above."""
     ### BEGIN SOLUTION
-    out = []
-    for tp in range(1, min(gpus_per_node, n_gpus) + 1):
-        if n_gpus % tp or n_heads % tp:
-            continue
-        for pp in range(1, n_gpus // tp + 1):
-            if (n_gpus // tp) % pp or n_layers % pp:
+    found = []
+    for tp in (k for k in range(1, gpus_per_node + 1) if gpus_per_node % k == 0 and n_heads % k == 0):
+        for cp in (k for k in range(1, gpus_per_node // tp + 1) if (gpus_per_node // tp) % k == 0):
+            if cp > 1 and seq_len % (2 * cp):
                 continue
-            dp = n_gpus // (tp * pp)
-            if global_batch_seqs % dp == 0:
-                out.append((dp, tp, pp))
-    return sorted(out)
+            if n_gpus % (tp * cp):
+                continue
+            rest = n_gpus // (tp * cp)
+            for pp in (k for k in range(1, rest + 1) if rest % k == 0 and n_layers % k == 0):
+                dp = rest // pp
+                if global_batch_seqs % dp == 0:
+                    found.append((dp, tp, pp, cp))
+    return sorted(found)
     ### END SOLUTION
 '''),
         tests("layouts_tests", 4, '''
-# Public tests: one GPU has one layout; 8 GPUs on a 2-layer, 2-head model.
-assert [tuple(x) for x in valid_layouts(1, 8, 4, 4, 16)] == [(1, 1, 1)]
-assert [tuple(x) for x in valid_layouts(8, 8, 2, 2, 8)] == [(2, 2, 2), (4, 1, 2), (4, 2, 1), (8, 1, 1)]
+# Public tests: one GPU has one layout; 4 GPUs in one node, 2 layers, 2 heads, 8-token sequences.
+assert [tuple(x) for x in valid_layouts_cp(1, 8, 4, 4, 1024, 16)] == [(1, 1, 1, 1)]
+assert [tuple(x) for x in valid_layouts_cp(4, 4, 2, 2, 8, 4)] == [
+    (1, 1, 1, 4), (1, 1, 2, 2), (1, 2, 1, 2), (1, 2, 2, 1), (2, 1, 1, 2), (2, 1, 2, 1),
+    (2, 2, 1, 1), (4, 1, 1, 1)]
+# Across nodes only DP and PP may grow: 16 GPUs on nodes of 2 never put tp·cp above 2.
+assert all(l[1] * l[3] <= 2 for l in valid_layouts_cp(16, 2, 8, 8, 4096, 64))
 ### BEGIN HIDDEN TESTS
-from labutils import plan as _plan
-for _g, _node, _L, _heads, _seqs in [(64, 8, 32, 32, 1024), (96, 8, 48, 48, 768), (256, 4, 80, 64, 512),
-                                     (48, 6, 36, 24, 96), (128, 8, 126, 128, 64), (12, 8, 12, 8, 6)]:
-    _cfg = _plan.llama_like_config(_L, 128 * _heads)
-    _goal = _plan.Goal(compute_flops=1e22, n_gpus=_g, gpus_per_node=_node, seq_len=6144,
-                       global_batch_tokens=_seqs * 6144)  # 6144: every tp <= 8 divides it
-    _want = sorted({(l.dp, l.tp, l.pp) for l in _plan.enumerate_layouts(
-        _cfg, _goal, micro_batches=(1,), recomputes=("selective",))})
-    _got = [tuple(x) for x in valid_layouts(_g, _node, _L, _heads, _seqs)]
-    assert _got == _want, f"wrong layouts for n_gpus={_g}, gpus_per_node={_node}, layers={_L}, heads={_heads}, batch={_seqs}"
+from variants import valid_layouts_cp as _ref_layouts
+for _args in [(64, 8, 32, 32, 8192, 1024), (96, 8, 48, 48, 4096, 768), (256, 4, 80, 64, 131072, 512),
+              (48, 6, 36, 24, 6144, 96), (128, 8, 126, 128, 8192, 64), (12, 8, 12, 8, 2048, 6),
+              (24, 8, 10, 12, 12, 24), (32, 16, 16, 16, 96, 8)]:
+    _got = [tuple(x) for x in valid_layouts_cp(*_args)]
+    assert _got == _ref_layouts(*_args), f"wrong layouts for (n_gpus, gpus_per_node, layers, heads, seq_len, batch) = {_args}"
 ### END HIDDEN TESTS
 '''),
         md("""
