@@ -71,7 +71,7 @@ for _total, _warm, _decay in _cases:
             _want = _ref_wsd(_step, _total, _peak, _warm, _decay, _floor)
             _got = wsd_cosine(_step, _total, _peak, _warm, _decay, _floor)
             assert abs(_got - _want) <= 1e-9 * _peak, f"wrong LR at step {_step} of {_total} (warm-up {_warm}, cooldown {_decay})"
-            if _floor == 0.0:
+            if _floor == 0.0 and _step in (0, _total // 2, _total - 1):
                 assert abs(wsd_cosine(_step, _total, _peak, _warm, _decay) - _want) <= 1e-9 * _peak, "min_lr_ratio defaults to 0"
 ### END HIDDEN TESTS
 '''),
