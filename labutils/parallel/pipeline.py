@@ -10,8 +10,8 @@ The tiny GPT ties its head to the token embedding (GPT-2). The weight then lives
 and on the last stage; each gets part of its gradient, and the two parts are summed with one
 exchange after the step, as Megatron-LM does in its "embedding group".
 
-:func:`pipeline_worker` runs one step and reports the gradients, the loss, the order in which
-it ran its ops, the peak number of micro-batches whose activations it held, and timed events;
+:func:`pipeline_worker` runs one step and reports the gradients, the loss, a timed record of
+each forward and backward it really ran (rank, pass, micro-batch), the peak number of micro-batches whose activations it held, and timed events;
 :func:`reference_step` is the single-process reference (gradient accumulation over the same
 micro-batches) it must match within 1e-5 in fp32.
 """
