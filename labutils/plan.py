@@ -395,6 +395,11 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
     kv = cfg.n_heads if n_kv_heads is None else integer("n_kv_heads", n_kv_heads, 1, cfg.n_heads)
     dp, tp, pp, cp, b, v = (layout.dp, layout.tp, layout.pp, layout.cp, layout.micro_batch,
                             layout.virtual_stages)
+    if kv % tp and tp % kv:
+        # TP either splits the K/V heads evenly (kv % tp == 0) or replicates each of them over
+        # tp / kv ranks (Megatron-LM, when tp > kv); anything else has no layout.
+        raise ValueError(f"n_kv_heads={kv} and tp={tp}: TP must divide the K/V heads or be a "
+                         f"multiple of them")
     s, h, L = goal.seq_len, cfg.d_model, cfg.n_layers
     s_rank = s // cp
     m = goal.global_batch_seqs // (dp * b)

@@ -124,6 +124,16 @@ def test_time_breakdown_sums_and_mfu_matches_throughput():
         assert 0 < ev.mfu < g.kernel_efficiency  # waiting and recomputation only lower it
 
 
+def test_kv_heads_must_split_or_replicate_evenly_over_tp():
+    cfg = P.shape_for_params(40e9)
+    g = goal(n_gpus=1024)
+    lay = P.Layout(dp=64, tp=4, pp=2, cp=2, micro_batch=1)
+    for kv in (4, 8, 2, 1):  # tp divides the K/V heads, or replicates each of them
+        assert P.evaluate_layout(cfg, lay, g, n_kv_heads=kv).step_s > 0
+    with pytest.raises(ValueError, match="n_kv_heads=6 and tp=4"):
+        P.evaluate_layout(cfg, lay, g, n_kv_heads=6)  # 6 heads over 4 ranks: no even split
+
+
 def test_links_follow_group_placement():
     cfg = P.shape_for_params(40e9)
     ev = P.evaluate_layout(cfg, P.Layout(dp=16, tp=4, pp=2, cp=2), goal(n_gpus=256))
