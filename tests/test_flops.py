@@ -160,7 +160,7 @@ def test_format_table_mentions_total():
 
 
 def test_format_table_is_markdown_without_tabulate(monkeypatch):
-    """Chapter 1 runs after a plain ``pip install -e .``: tabulate is a test extra only."""
+    """Chapter 1 runs after a plain ``pip install -e .``: tabulate is not a dependency at all."""
     monkeypatch.setitem(sys.modules, "tabulate", None)  # any ``import tabulate`` now fails
     lines = format_flops_table(block_flops_table(tiny_config(), 1, 4), n_layers=2).splitlines()
     assert lines[0] == "| computation | inputs | output | forward FLOPs |"
