@@ -574,10 +574,14 @@ def test_a_loop_that_swallows_the_interrupt_is_capped(tmp_path):
         sys.path.remove(str(TOOLS))
     loop = ("import time\n### BEGIN SOLUTION\nwhile True:\n    try:\n        time.sleep(0.1)\n"
             "    except KeyboardInterrupt:\n        pass\n### END SOLUTION")
+    # The parts after the loop grade an answer the kernel computes after it: the clean grader
+    # gets answers only from the collector that runs at the end of the notebook, so a capped
+    # notebook hands over none and those parts score 0 (the part before needs no answer).
+    answer = "### BEGIN SOLUTION\nanswer_x = 1.0\n### END SOLUTION"
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.cells = [tests("before", 1, "assert True"), solution("loop", loop)]
-    nb.cells += [tests(f"after_{i}", 1, "assert True") for i in range(6)]
+    nb.cells = [tests("before", 1, "assert True"), solution("loop", loop), solution("napkin", answer)]
+    nb.cells += [tests(f"after_{i}", 1, "assert answer_x == 1.0") for i in range(6)]
     a = "99_timeout"
     (tmp_path / "source" / a).mkdir(parents=True)
     nbformat.write(nb, str(tmp_path / "source" / a / f"{a}.ipynb"))
