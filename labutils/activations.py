@@ -171,6 +171,8 @@ def reference_gpt_activation_bytes_per_layer(cfg: TransformerConfig, micro_batch
     mask the attention core keeps (gone with selective or full recomputation). Covers the
     LayerNorm + GELU + learned-position variant (the tiny config); other variants raise.
     """
+    if not isinstance(cfg, TransformerConfig):
+        raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__} ({cfg!r})")
     if cfg.norm != "layernorm" or cfg.mlp != "gelu" or cfg.positional != "learned":
         raise ValueError("reference_gpt_activation_bytes_per_layer covers norm='layernorm', "
                          "mlp='gelu', positional='learned' only")

@@ -93,6 +93,12 @@ class CoordCheck:
 
 def width_slopes(widths: tuple[int, ...] | list[int], magnitude: np.ndarray) -> np.ndarray:
     """Least-squares slope of log(magnitude) on log(width), one per row of (rows, widths)."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, (tuple, list)):
+        raise TypeError(f"widths must be a tuple of ints, got {type(widths).__name__}")
+    for w in widths:
+        integer("widths[i]", w, 1)
+    if len(set(widths)) < 2:
+        raise ValueError(f"widths must hold at least two different widths, got {widths!r}")
     m = np.asarray(magnitude, dtype=float)
     if m.ndim != 2 or m.shape[1] != len(widths):
         raise ValueError(f"magnitude must have shape (rows, {len(widths)}), got {m.shape}")

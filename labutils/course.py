@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from labutils.validate import integer
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,6 +21,15 @@ class Chapter:
     notebook: str  # file name stem in notebooks/
     lectures: tuple[str, ...]  # files in the lectures folder (see its README)
     topics: str
+
+    def __post_init__(self) -> None:
+        integer("number", self.number, 0, 99)
+        for name in ("title", "notebook", "topics"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+        if not (isinstance(self.lectures, tuple) and all(isinstance(x, str) for x in self.lectures)):
+            raise TypeError(f"lectures must be a tuple of file names, got {self.lectures!r}")
 
     @property
     def path(self) -> Path:

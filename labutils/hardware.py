@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from labutils.validate import positive
+
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 GiB = 2**30
 # torch-style spellings accepted by peak_flops
@@ -101,11 +103,8 @@ class AcceleratorSpec:
     def attainable_flops(self, intensity_flops_per_byte: float, dtype: str = "bf16") -> float:
         """Roofline bound in FLOP/s: min(peak, intensity x bandwidth) for a kernel of the given
         arithmetic intensity (FLOPs per byte moved to and from HBM)."""
-        if not (isinstance(intensity_flops_per_byte, (int, float))
-                and math.isfinite(intensity_flops_per_byte) and intensity_flops_per_byte > 0):
-            raise ValueError("intensity_flops_per_byte must be a positive finite number, got "
-                             f"{intensity_flops_per_byte!r}")
-        return min(self.peak_flops(dtype), intensity_flops_per_byte * self.mem_bandwidth_bytes_per_s)
+        intensity = positive("intensity_flops_per_byte", intensity_flops_per_byte)
+        return min(self.peak_flops(dtype), intensity * self.mem_bandwidth_bytes_per_s)
 
     def summary(self, dtype: str = "bf16") -> dict[str, float | str]:
         """The numbers a reader compares across parts, in human units (TFLOP/s, GiB, GB/s, W).

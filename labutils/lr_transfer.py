@@ -143,6 +143,12 @@ class Transfer:
 
 def as_transfer(record: dict) -> Transfer:
     """Turn a record from :func:`run_sweep` (or its JSON) into arrays."""
+    if not isinstance(record, dict):
+        raise TypeError(f"record must be a dict from run_sweep (or its JSON), got "
+                        f"{type(record).__name__}")
+    missing = [k for k in ("config", "loss") if k not in record]
+    if missing:
+        raise ValueError(f"record lacks keys {missing}; expected a record from run_sweep")
     cfg = record["config"]
     loss = {p: np.array(v, dtype=float) for p, v in record["loss"].items()}
     for p, a in loss.items():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils import benchmark
 
-from labutils.validate import positive_int
+from labutils.validate import integer, number, positive, positive_int
 from labutils import hardware
 from labutils.flops import flops_per_token
 from labutils.model import TransformerConfig, count_params
@@ -61,6 +61,13 @@ class PeakFlops:
     label: str  # "measured" (a timed matmul) or "datasheet"
     description: str  # e.g. "fp32 torch.mm 1024×1024 on 2 threads" or "H100-SXM bf16 dense"
 
+    def __post_init__(self) -> None:
+        positive("flops_per_s", self.flops_per_s)
+        if self.label not in ("measured", "datasheet"):
+            raise ValueError(f"label must be 'measured' or 'datasheet', got {self.label!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(f"description must be a string, got {type(self.description).__name__}")
+
 
 def gpu_spec_name(device_name: str) -> str:
     """The :mod:`labutils.hardware` name for an exact CUDA device name such as
@@ -84,10 +91,13 @@ def measure_matmul_flops_by_size(
     rate: on a shared machine other processes only ever slow a block down.
     Returns ``[(n, flops_per_s), ...]``. ``num_threads`` (CPU): threads to use, default torch's
     current setting (see :func:`torch_threads`)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list)):
+        raise TypeError(f"sizes must be a tuple of ints, got {type(sizes).__name__} ({sizes!r})")
     if not sizes:
         raise ValueError("sizes must name at least one matrix size")
-    if not (isinstance(min_run_time_s, (int, float)) and min_run_time_s > 0):
-        raise ValueError(f"min_run_time_s must be > 0, got {min_run_time_s!r}")
+    for n in sizes:
+        positive_int("sizes[i]", n)
+    number("min_run_time_s", min_run_time_s, low=0.0, low_open=True, high=60.0)
     out = []
     with torch_threads(num_threads) as threads:
         for n in sizes:
@@ -214,7 +224,16 @@ def measure_training_step(
         raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
     b = positive_int("batch_size", batch_size)
     warm, reps = positive_int("warmup", warmup), positive_int("repeats", repeats)
+    if peak is not None and not isinstance(peak, PeakFlops):
+        raise TypeError(f"peak must be a PeakFlops or None, got {type(peak).__name__} ({peak!r})")
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
+    integer("seed", seed, 0)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        torch.device(dev)
+    except RuntimeError:
+        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {dev!r}") from None
     peak = peak or default_peak()
     on_cuda = dev.startswith("cuda")
     amp_mode = autocast or ("bf16" if on_cuda else "none")

@@ -27,6 +27,7 @@ def default_d_ff(d_model: int, mlp: str) -> int:
       (Touvron et al. 2023, Sec. 2.2; ``multiple_of=256`` in its reference code), so that a SwiGLU
       MLP with three matrices costs about as much as a GELU MLP with two. LLaMA-7B: 11008.
     """
+    positive_int("d_model", d_model)
     if mlp == "gelu":
         return 4 * d_model
     if mlp == "swiglu":
@@ -95,6 +96,14 @@ def _norm_params(cfg: TransformerConfig) -> int:
     return cfg.d_model
 
 
+def check_config(cfg: object, name: str = "cfg") -> TransformerConfig:
+    """``cfg`` if it is a :class:`TransformerConfig`; else a TypeError naming the argument."""
+    if not isinstance(cfg, TransformerConfig):
+        raise TypeError(f"{name} must be a TransformerConfig (e.g. labutils.model.tiny_config()), "
+                        f"got {type(cfg).__name__} ({cfg!r})")
+    return cfg
+
+
 def param_breakdown(cfg: TransformerConfig) -> dict[str, int]:
     """Exact parameter count by component (parameters, not bytes).
 
@@ -102,6 +111,7 @@ def param_breakdown(cfg: TransformerConfig) -> dict[str, int]:
     ``attention`` (Q, K, V, O projections of all layers), ``mlp`` (all layers), ``norm`` (two per
     block plus the final one), ``head`` (0 when tied to the embedding) and ``total``.
     """
+    check_config(cfg)
     d, f, L = cfg.d_model, cfg.ffn_dim, cfg.n_layers
     embedding = cfg.vocab_size * d
     if cfg.positional == "learned":

@@ -346,6 +346,9 @@ def abc_shift(theta: float, *, mult: float = 1.0, init_std: float = 1.0,
     unchanged (TP-V, Sec. 3, "abc-symmetry"). Returns the new (mult, init_std, lr).
     """
     positive("theta", theta)
+    positive("mult", mult)
+    positive("init_std", init_std)
+    positive("lr", lr)
     return mult * theta, init_std / theta, lr / theta
 
 

@@ -16,8 +16,20 @@ def markdown_table(rows: Sequence[Mapping[str, object]], floatfmt: str = ",.1f")
 
     Floats are formatted with ``floatfmt``; everything else with ``str``.
     """
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
+        raise TypeError(f"rows must be a list of dicts, got {type(rows).__name__}")
     if not rows:
         raise ValueError("rows must hold at least one row")
+    bad = [i for i, row in enumerate(rows) if not isinstance(row, Mapping)]
+    if bad:
+        raise TypeError(f"rows must be a list of dicts; row {bad[0]} is {type(rows[bad[0]]).__name__}")
+    if not isinstance(floatfmt, str):
+        raise TypeError(f"floatfmt must be a format spec string such as ',.1f', got {floatfmt!r}")
+    try:
+        format(1.0, floatfmt)
+    except ValueError:
+        raise ValueError(f"floatfmt must be a float format spec such as ',.1f', got "
+                         f"{floatfmt!r}") from None
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, row in enumerate(rows):

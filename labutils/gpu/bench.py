@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from labutils import hardware
+from labutils.validate import integer
 
 
 def spec_for_device_name(device_name: str) -> hardware.AcceleratorSpec:
@@ -34,6 +35,10 @@ def spec_for_device_name(device_name: str) -> hardware.AcceleratorSpec:
 
 def time_cuda_s(fn: Callable[[], object], warmup: int = 3, repeats: int = 10) -> float:
     """Median seconds per call of ``fn``, timed with CUDA events after ``warmup`` calls."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    integer("warmup", warmup, 0)
+    integer("repeats", repeats, 1)
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()

@@ -52,6 +52,8 @@ def bench_kernels(rehearse: bool = False) -> dict[str, Any]:
     from labutils.kernels import matmul as mm
     from labutils.kernels import softmax as sm
 
+    if not isinstance(rehearse, bool):
+        raise TypeError(f"rehearse must be a bool, got {type(rehearse).__name__} ({rehearse!r})")
     dev = kernel_device()
     if dev.type != "cuda" and not rehearse:
         raise RuntimeError("the kernels benchmark needs CUDA; pass rehearse=True to dry-run it")

@@ -28,3 +28,10 @@ def check_tensor(name: str, t: object, ndim: int | None = None,
         raise ValueError(f"{name} must be on {device().type} "
                          f"({'interpreter' if interpreted() else 'compiled'} kernels), got {t.device}")
     return t
+
+
+def element_size(dtype: object) -> int:
+    """Bytes per element of a torch dtype; a TypeError naming ``dtype`` for anything else."""
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.float16, got {dtype!r}")
+    return torch.tensor([], dtype=dtype).element_size()

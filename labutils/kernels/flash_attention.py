@@ -28,6 +28,7 @@ import triton.language as tl
 
 from labutils.kernels import interpreted
 from labutils.kernels._checks import check_tensor
+from labutils.validate import positive
 
 HEAD_DIMS = (16, 32, 64, 128)
 
@@ -176,7 +177,7 @@ def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
     """O (B, H, T, D) and the fp32 log-sum-exp (B, H, T) of softmax(scale·Q Kᵀ) V."""
     B, H, T, D = _check_qkv(q, k, v)
     bm, bn = _blocks(block_m, block_n)
-    scale = 1.0 / math.sqrt(D) if sm_scale is None else float(sm_scale)
+    scale = 1.0 / math.sqrt(D) if sm_scale is None else positive("sm_scale", sm_scale)
     o = torch.empty_like(q)
     lse = torch.empty((B, H, T), dtype=torch.float32, device=q.device)
     grid = (triton.cdiv(T, bm), B * H)

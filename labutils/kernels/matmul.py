@@ -14,6 +14,7 @@ import triton
 import triton.language as tl
 
 from labutils.kernels._checks import check_tensor
+from labutils.validate import positive_int
 
 INPUT_PRECISIONS = ("ieee", "tf32")
 
@@ -82,4 +83,7 @@ def matmul_reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def arithmetic_intensity(block_m: int, block_n: int, block_k: int, bytes_per_element: int) -> float:
     """FLOPs per byte loaded by one K-step of one program: 2·BM·BN·BK / ((BM + BN)·BK·bytes)."""
+    for name, v in (("block_m", block_m), ("block_n", block_n), ("block_k", block_k),
+                    ("bytes_per_element", bytes_per_element)):
+        positive_int(name, v)
     return 2 * block_m * block_n * block_k / ((block_m + block_n) * block_k * bytes_per_element)

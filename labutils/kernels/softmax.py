@@ -14,7 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
-from labutils.kernels._checks import check_tensor
+from labutils.kernels._checks import check_tensor, element_size
+from labutils.validate import positive_int
 
 MAX_COLS = 65536  # one row must fit in a program's registers/shared memory
 
@@ -52,10 +53,17 @@ def unfused_bytes(rows: int, cols: int, dtype: torch.dtype) -> int:
     """Bytes moved by max, exp, sum and divide as separate kernels (each reads its input, writes
     its output): read x for the max, read x and write e = exp(x - max), read e for the sum,
     read e and write the result; the row vectors are negligible."""
-    size = rows * cols * torch.tensor([], dtype=dtype).element_size()
+    size = rows_cols_bytes(rows, cols, dtype)
     return 6 * size
 
 
 def fused_bytes(rows: int, cols: int, dtype: torch.dtype) -> int:
     """Bytes moved by the fused kernel: read x once, write the result once."""
-    return 2 * rows * cols * torch.tensor([], dtype=dtype).element_size()
+    return 2 * rows_cols_bytes(rows, cols, dtype)
+
+
+def rows_cols_bytes(rows: int, cols: int, dtype: torch.dtype) -> int:
+    """Bytes of one (rows, cols) tensor of ``dtype``, after checking the arguments."""
+    positive_int("rows", rows)
+    positive_int("cols", cols)
+    return rows * cols * element_size(dtype)

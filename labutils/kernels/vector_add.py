@@ -13,7 +13,8 @@ import torch
 import triton
 import triton.language as tl
 
-from labutils.kernels._checks import check_tensor
+from labutils.kernels._checks import check_tensor, element_size
+from labutils.validate import positive_int
 
 
 @triton.jit
@@ -33,7 +34,7 @@ def vector_add(x: torch.Tensor, y: torch.Tensor, block: int = 1024) -> torch.Ten
     if x.shape != y.shape or x.dtype != y.dtype:
         raise ValueError(f"x and y must have the same shape and dtype, got {tuple(x.shape)} "
                          f"{x.dtype} and {tuple(y.shape)} {y.dtype}")
-    if block < 16 or block & (block - 1):
+    if isinstance(block, bool) or not isinstance(block, int) or block < 16 or block & (block - 1):
         raise ValueError(f"block must be a power of two >= 16, got {block}")
     out = torch.empty_like(x)
     n = x.numel()
@@ -48,4 +49,4 @@ def vector_add_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def bytes_moved(n_elements: int, dtype: torch.dtype) -> int:
     """Bytes a vector add reads and writes: 2 inputs + 1 output."""
-    return 3 * n_elements * torch.tensor([], dtype=dtype).element_size()
+    return 3 * positive_int("n_elements", n_elements) * element_size(dtype)

@@ -148,6 +148,11 @@ class GPT(nn.Module):
     def __init__(self, cfg: TransformerConfig, attn_impl: str = "math",
                  parametrization: Parametrization | None = None) -> None:
         super().__init__()
+        if not isinstance(cfg, TransformerConfig):
+            raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__} ({cfg!r})")
+        if parametrization is not None and not isinstance(parametrization, Parametrization):
+            raise TypeError("parametrization must be a labutils.mup.Parametrization or None, got "
+                            f"{type(parametrization).__name__}")
         self.cfg = cfg
         self.parametrization = parametrization
         self.input_mult = self.output_mult = 1.0
