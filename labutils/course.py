@@ -49,6 +49,15 @@ L0, L1, L2, L3, L4 = (
     "004_6883ede614611647.txt",  # Cheatsheet for How To Scale (muP)
 )
 
+#: How the book names each lecture file: by number and title, never by file name.
+LECTURE_TITLES: dict[str, str] = {
+    L0: "Lecture 0, *Large Scale Pretrain Overview*",
+    L1: "Lecture 1, *Pretraining Large Language Models*",
+    L2: "Lecture 2, *Evaluation of Pre-training LLMs on Supercomputers*",
+    L3: "Lecture 3, COMSE6998 *Lecture 9*",
+    L4: "Lecture 4, *Cheatsheet for How To Scale*",
+}
+
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(0, "Introduction", "00_introduction", (), "course map, running on CPU or GPU, hardware"),
     Chapter(1, "Transformer FLOPs and parameters", "01_flops", (L0, L3),
@@ -83,7 +92,7 @@ def course_map_markdown() -> str:
     """The course map as a Markdown table (chapter, topics, lectures, whether it is written yet)."""
     rows = ["| # | chapter | topics | lectures | status |", "|---|---|---|---|---|"]
     for ch in CHAPTERS:
-        lectures = ", ".join(f"`{name}`" for name in ch.lectures) or "-"
+        lectures = "; ".join(LECTURE_TITLES[name] for name in ch.lectures) or "-"
         status = f"`notebooks/{ch.notebook}.ipynb`" if ch.written else "planned"
         rows.append(f"| {ch.number} | {ch.title} | {ch.topics} | {lectures} | {status} |")
     return "\n".join(rows)

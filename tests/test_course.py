@@ -21,6 +21,8 @@ def test_map_lists_every_chapter() -> None:
     text = course_map_markdown()
     assert len(text.splitlines()) == 2 + len(CHAPTERS)
     assert "`notebooks/00_introduction.ipynb`" in text
+    assert ".txt" not in text  # lectures are named by number and title, not by file name
+    assert "Lecture 4, *Cheatsheet for How To Scale*" in text
 
 
 @pytest.mark.skipif(not LECTURES.is_dir(), reason="the source lectures are not beside this clone")
