@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
+def _escape(text: str) -> str:
+    """A cell's text with ``|`` escaped, so that ``max |Δ|`` stays inside its column."""
+    return text.replace("|", r"\|")
+
+
 def _cell(value: object, floatfmt: str) -> str:
     if isinstance(value, float):
         return format(value, floatfmt)
-    return str(value)
+    return _escape(str(value))
 
 
 def markdown_table(rows: Sequence[Mapping[str, object]], floatfmt: str = ",.1f") -> str:
     """Render ``rows`` (dicts sharing the first row's keys) as a Markdown table.
 
-    Floats are formatted with ``floatfmt``; everything else with ``str``.
+    Floats are formatted with ``floatfmt``; everything else with ``str``. A ``|`` in a header or a
+    cell is escaped (``\\|``), so it renders as a character, not as a column break.
     """
     if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
         raise TypeError(f"rows must be a list of dicts, got {type(rows).__name__}")
@@ -31,7 +37,7 @@ def markdown_table(rows: Sequence[Mapping[str, object]], floatfmt: str = ",.1f")
         raise ValueError(f"floatfmt must be a float format spec such as ',.1f', got "
                          f"{floatfmt!r}") from None
     header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(_escape(str(h)) for h in header) + " |", "|" + "---|" * len(header)]
     for i, row in enumerate(rows):
         if list(row) != header:
             raise ValueError(f"row {i} has keys {list(row)}, expected {header}")

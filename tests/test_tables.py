@@ -15,3 +15,12 @@ def test_markdown_table_rejects_ragged_rows() -> None:
         markdown_table([{"a": 1}, {"b": 2}])
     with pytest.raises(ValueError, match="at least one row"):
         markdown_table([])
+
+
+def test_pipes_in_headers_and_cells_are_escaped():
+    # an unescaped | in a header such as "max |Δ loss|" turned whole tables into raw pipe text
+    text = markdown_table([{"max |Δ loss|": 0.5, "note": "a|b"}])
+    header, rule, row = text.splitlines()
+    assert header == r"| max \|Δ loss\| | note |"
+    assert row == r"| 0.5 | a\|b |"
+    assert rule.count("---") == 2
