@@ -38,6 +38,10 @@ DE_VRIES_2023 = ChinchillaLaw(
     source=BLOG_SOURCE + ", section 'Training tokens for various k_N'",
 )
 
+#: The blog's published points (size fraction k_N, compute overhead as a fraction), section "The
+#: critical model size": 75 % of the size costs 2.8 %, half 20 %, a quarter 188 %.
+BLOG_OVERHEAD_POINTS = ((0.75, 0.028), (0.5, 0.20), (0.25, 1.88))
+
 #: Any budget will do for :func:`compute_overhead` (the overhead does not depend on it); this one
 #: is the blog's 1e23-FLOP row of its table.
 REFERENCE_BUDGET_FLOPS = 1e23
