@@ -142,6 +142,7 @@ def test_bad_size_fraction(bad):
     lambda: plan_for_trained_model(HOFFMANN_2022, 1e9, float("nan")),
     lambda: size_fraction_for_overhead(HOFFMANN_2022, 0),
     lambda: size_fraction_for_overhead(HOFFMANN_2022, True),
+    lambda: size_fraction_for_overhead(HOFFMANN_2022, 1e12),
 ])
 def test_bad_input_raises(call):
     with pytest.raises((ValueError, TypeError)):

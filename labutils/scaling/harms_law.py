@@ -151,9 +151,11 @@ def plan_for_trained_model(law: ChinchillaLaw, n_params: float, tokens: float) -
 
 
 def size_fraction_for_overhead(law: ChinchillaLaw, overhead: float) -> float:
-    """The k_N < 1 whose compute overhead is ``overhead`` (a fraction > 0; 1.0 means +100 %)."""
+    """The k_N < 1 whose compute overhead is ``overhead`` (a fraction in (0, 1e9]; 1.0 means +100 %)."""
     _check_law(law)
     target = positive("overhead", overhead)
+    if target > 1e9:
+        raise ValueError(f"overhead must be a fraction in (0, 1e9], got {overhead!r}")
 
     def gap(k: float) -> float:
         # Below the asymptote the overhead is inf; cap it so the root finder sees a sign change.
