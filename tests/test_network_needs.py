@@ -84,3 +84,24 @@ def test_eq6_equals_fsdp_at_two_nodes_and_two_thirds_at_scale():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises((ValueError, TypeError), match=name):
         call()
+
+
+def test_lectures_deepspeed_layout_on_summit_links():
+    """Lecture 002, Sec. 5.2.1: TP within a (six-GPU) Summit node, 2 pipeline stages, ZeRO-1 over
+    the rest. On 96 V100s with Summit's links, a 16.9B LLaMA-style model fits in the planner,
+    and Sec. 7.1's TP = 12 is refused because it spans two nodes."""
+    from labutils import plan
+    from labutils.model import count_params
+
+    cfg = plan.llama_like_config(36, 6144, seq_len=2048, vocab_size=50_304)
+    goal = plan.Goal(compute_flops=1e22, accelerator="V100", n_gpus=96,
+                     gpus_per_node=nn.SUMMIT_GPUS_PER_NODE, seq_len=2048,
+                     global_batch_tokens=768 * 2048, dtype="fp16", n_params=count_params(cfg),
+                     intra_link=nn.SUMMIT_NVLINK, inter_link=nn.SUMMIT_NODE_LINK)
+    ds = plan.evaluate_layout(cfg, plan.Layout(dp=8, tp=6, pp=2, zero_stage=1), goal)
+    assert ds.fits and ds.links["TP"] == nn.SUMMIT_NVLINK.name
+    assert ds.tp_comm_s > 0
+    problems = plan.layout_problems(cfg, plan.Layout(dp=8, tp=12, pp=1), goal)
+    assert any("gpus_per_node=6" in p for p in problems)
+    # the per-GPU share of a Summit node's 25 GB/s
+    assert nn.SUMMIT_NODE_LINK.bandwidth_bytes_per_s == pytest.approx(25e9 / 6)
