@@ -3,12 +3,10 @@
 Every number comes from tested functions: :func:`labutils.attention.score_matrix_bytes`,
 :mod:`labutils.parallel.context_parallel` (activation bytes per rank, K/V bytes sent, one ring
 step's compute vs transfer, the compute-bound tokens per rank) and :mod:`labutils.hardware`;
-the callback only formats.
+:func:`labutils.widgets.calculator.calculator` wires :func:`report` to the controls.
 """
 
 from __future__ import annotations
-
-import html
 
 import ipywidgets as w
 
@@ -16,6 +14,7 @@ from labutils import hardware
 from labutils.attention import score_matrix_bytes
 from labutils.parallel import context_parallel as CP
 from labutils.parallel.collectives import LINKS
+from labutils.widgets.calculator import calculator
 
 CP_CHOICES = [1, 2, 4, 8, 16, 32, 64]
 SEQ_CHOICES = [2**k for k in range(12, 22)]  # 4k … 2M tokens
@@ -63,29 +62,22 @@ def context_parallel_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "150px"}, layout=w.Layout(width="480px"))
     s = dict(d, continuous_update=False)
-    seq = w.SelectionSlider(options=SEQ_CHOICES, value=131072, description="sequence (tokens)", **s)
-    cp = w.SelectionSlider(options=CP_CHOICES, value=8, description="CP degree", **s)
-    dm = w.SelectionSlider(options=D_MODEL_CHOICES, value=8192, description="d_model", **s)
-    hd = w.SelectionSlider(options=[64, 128, 256], value=128, description="head size", **s)
-    kv = w.SelectionSlider(options=[1, 2, 4, 8, 16, 32, 64, 128], value=8,
-                           description="K/V heads (GQA)", **s)
-    acc = w.Dropdown(options=[n for n in hardware.names() if "bf16" in hardware.get(n).dtypes],
-                     value="H100-SXM", description="accelerator", **d)
-    link = w.Dropdown(options=sorted(LINKS), value="nvswitch", description="link", **d)
-    causal = w.Checkbox(value=True, description="causal (zigzag: half of each block)")
-    mfu = w.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.05, description="MFU (attention)", **s)
-    out = w.HTML()
-
-    def update(_=None) -> None:
-        try:
-            out.value = report(seq.value, cp.value, dm.value, hd.value, kv.value, acc.value,
-                               link.value, causal.value, mfu.value)
-        except ValueError as err:  # e.g. 40 heads (5120/128) and 16 K/V heads: shown, not crashed
-            out.value = f"<span style='color:firebrick'>{html.escape(str(err))}</span>"
-
-    controls = [seq, cp, dm, hd, kv, acc, link, causal, mfu]
-    for c in controls:
-        c.observe(update, names="value")
-    update()
+    controls = {
+        "seq_len": w.SelectionSlider(options=SEQ_CHOICES, value=131072,
+                                     description="sequence (tokens)", **s),
+        "cp": w.SelectionSlider(options=CP_CHOICES, value=8, description="CP degree", **s),
+        "d_model": w.SelectionSlider(options=D_MODEL_CHOICES, value=8192, description="d_model", **s),
+        "head_dim": w.SelectionSlider(options=[64, 128, 256], value=128, description="head size", **s),
+        "n_kv_heads": w.SelectionSlider(options=[1, 2, 4, 8, 16, 32, 64, 128], value=8,
+                                        description="K/V heads (GQA)", **s),
+        "accelerator": w.Dropdown(options=[n for n in hardware.names()
+                                           if "bf16" in hardware.get(n).dtypes],
+                                  value="H100-SXM", description="accelerator", **d),
+        "link": w.Dropdown(options=sorted(LINKS), value="nvswitch", description="link", **d),
+        "causal": w.Checkbox(value=True, description="causal (zigzag: half of each block)"),
+        "mfu": w.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.05, description="MFU (attention)", **s),
+    }
+    # e.g. 40 heads (5120/128) and 16 K/V heads: labutils' ValueError is shown, not crashed
+    calc = calculator(controls, lambda v: (report(**v), None), figure=False)
     return w.VBox([w.HTML("<b>Context-parallel explorer</b> (ring attention, bf16, one layer)"),
-                   *controls, out])
+                   *controls.values(), calc.text])

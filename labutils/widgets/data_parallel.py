@@ -1,7 +1,8 @@
 """Data-parallel explorer: model size, GPUs, links and buckets → all-reduce, compute, efficiency.
 
 Every number comes from :func:`labutils.parallel.dp_scaling.dp_step` (α–β all-reduce per bucket,
-overlap with backward, compute from :mod:`labutils.hardware`); the callback only formats.
+overlap with backward, compute from :mod:`labutils.hardware`); :func:`render` only formats, and
+:func:`labutils.widgets.calculator.calculator` wires it to the controls.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ipywidgets as w
 from labutils import hardware
 from labutils.parallel.collectives import INFINIBAND, NVSWITCH, Link
 from labutils.parallel.dp_scaling import DPCluster, dp_step
+from labutils.widgets.calculator import calculator
 
 GPU_CHOICES = [2**k for k in range(11)]  # 1 … 1024
 ALGORITHM_CHOICES = ("ring", "rabenseifner", "tree")
@@ -46,6 +48,14 @@ def report(cluster: DPCluster, world_size: int, tokens_per_gpu: float) -> str:
     )
 
 
+def render(values: dict[str, object]) -> tuple[str, None]:
+    """:func:`report` of the explorer's setting (sequences of 4096 tokens per GPU)."""
+    cluster = cluster_from(values["params_b"], values["accelerator"], values["mfu"],
+                           values["intra_gb_s"], values["inter_gb_s"], values["latency_us"],
+                           values["bucket_mib"], values["algorithm"], values["overlap"])
+    return report(cluster, values["world_size"], values["seqs"] * 4096), None
+
+
 def data_parallel_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "150px"}, layout=w.Layout(width="480px"))
@@ -67,15 +77,9 @@ def data_parallel_explorer() -> w.Widget:
                               description="bucket (MiB)", **s)
     algo = w.Dropdown(options=ALGORITHM_CHOICES, value="ring", description="algorithm", **d)
     overlap = w.Checkbox(value=True, description="overlap with backward")
-    out = w.HTML()
-
-    def update(_=None) -> None:
-        cluster = cluster_from(params.value, acc.value, mfu.value, intra.value, inter.value,
-                               lat.value, bucket.value, algo.value, overlap.value)
-        out.value = report(cluster, gpus.value, seqs.value * 4096)
-
-    controls = [params, gpus, seqs, acc, mfu, intra, inter, lat, bucket, algo, overlap]
-    for c in controls:
-        c.observe(update, names="value")
-    update()
-    return w.VBox([w.HTML("<b>Data-parallel step explorer</b> (α–β model)"), *controls, out])
+    controls = {"params_b": params, "world_size": gpus, "seqs": seqs, "accelerator": acc,
+                "mfu": mfu, "intra_gb_s": intra, "inter_gb_s": inter, "latency_us": lat,
+                "bucket_mib": bucket, "algorithm": algo, "overlap": overlap}
+    calc = calculator(controls, render, figure=False)
+    return w.VBox([w.HTML("<b>Data-parallel step explorer</b> (α–β model)"),
+                   *controls.values(), calc.text])

@@ -18,6 +18,7 @@ from labutils.flops import (
     training_flops,
 )
 from labutils.model import TransformerConfig, count_params, param_breakdown
+from labutils.widgets.calculator import calculator
 
 
 def calculator_summary(cfg: TransformerConfig, n_tokens: float) -> list[tuple[str, str]]:
@@ -65,21 +66,16 @@ def flops_calculator(
     tied = widgets.Checkbox(value=True, description="tied embeddings")
     tokens = widgets.FloatSlider(value=log10_tokens, min=6.0, max=14.0, step=0.1, description="log10 tokens D",
                                  style=style, layout=layout, readout_format=".1f")
-    out = widgets.HTML()
+    controls = {"d_model": d, "n_layers": L, "n_heads": h, "seq_len": T, "vocab_size": V,
+                "mlp": kind, "tied_embeddings": tied, "log10_tokens": tokens}
 
-    def render(*_: object) -> None:
-        try:
-            cfg = TransformerConfig(
-                vocab_size=V.value, seq_len=T.value, d_model=d.value, n_layers=L.value, n_heads=h.value,
-                mlp=kind.value, tied_embeddings=tied.value, name="calculator",
-            )
-        except ValueError as err:
-            out.value = f"<p style='color:#b00'>invalid configuration: {err}</p>"
-            return
-        out.value = _html_table(calculator_summary(cfg, 10.0 ** tokens.value))
+    def render(values: dict[str, object]) -> tuple[str, None]:
+        """The summary table; heads that do not divide d_model raise the config's ValueError."""
+        cfg = TransformerConfig(
+            vocab_size=values["vocab_size"], seq_len=values["seq_len"], d_model=values["d_model"],
+            n_layers=values["n_layers"], n_heads=values["n_heads"], mlp=values["mlp"],
+            tied_embeddings=values["tied_embeddings"], name="calculator")
+        return _html_table(calculator_summary(cfg, 10.0 ** values["log10_tokens"])), None
 
-    for w in (d, L, h, T, V, kind, tied, tokens):
-        w.observe(render, names="value")
-    render()
-    controls = widgets.VBox([d, L, h, T, V, kind, tied, tokens])
-    return widgets.HBox([controls, out])
+    calc = calculator(controls, render, figure=False)
+    return widgets.HBox([widgets.VBox(list(controls.values())), calc.text])

@@ -1,23 +1,29 @@
 """Hardware explorer: pick an accelerator and a dtype, read its datasheet and its roofline.
 
-Everything shown comes from :mod:`labutils.hardware`; the callbacks only format and plot.
+Everything shown comes from :mod:`labutils.hardware`; :func:`render` only formats and draws, and
+:func:`labutils.widgets.calculator.calculator` wires it to the controls (no pyplot, no Output).
 """
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Markdown, display
+from matplotlib.figure import Figure
 
 from labutils import hardware
-from labutils.tables import markdown_table
+from labutils.widgets.calculator import calculator
 
 
-def roofline_figure(names: list[str], dtype: str = "bf16") -> plt.Figure:
-    """Log-log roofline (attainable FLOP/s against FLOPs per byte) for each named part."""
+def roofline_figure(names: list[str], dtype: str = "bf16") -> Figure:
+    """Log-log roofline (attainable FLOP/s against FLOPs per byte) for each named part.
+
+    A plain :class:`~matplotlib.figure.Figure`, not a pyplot one: show it with
+    ``display(fig)`` (or as a cell's last expression), not ``plt.show()``."""
     intensity = np.logspace(-1, 4, 200)  # FLOPs per byte
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for name in names:
         spec = hardware.get(name)
         if dtype not in spec.dtypes:
@@ -33,29 +39,38 @@ def roofline_figure(names: list[str], dtype: str = "bf16") -> plt.Figure:
     return fig
 
 
+def datasheet_html(name: str, dtype: str) -> str:
+    """An HTML table of ``name``'s :meth:`summary` for ``dtype``, and its source."""
+    spec = hardware.get(name)
+    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(str(k))}</td>"
+                   f"<td style='text-align:right'>{html.escape(str(v))}</td></tr>"
+                   for k, v in spec.summary(dtype).items())
+    return (f"<table><tr><th>quantity</th><th>value</th></tr>{rows}</table>"
+            f"<p>Source: {html.escape(spec.source)}</p>")
+
+
+def render(values: dict[str, object]) -> tuple[str, Figure]:
+    """The datasheet and roofline of ``values["device"]`` in ``values["dtype"]``."""
+    spec = hardware.get(values["device"])
+    if values["dtype"] not in spec.dtypes:
+        raise ValueError(f"dtype must be one of {spec.name}'s {spec.dtypes}, got {values['dtype']!r}")
+    return datasheet_html(spec.name, values["dtype"]), roofline_figure([spec.name], values["dtype"])
+
+
 def hardware_explorer(default: str = "H100-SXM", dtype: str = "bf16") -> widgets.Widget:
     """A dropdown of accelerators and dtypes showing the datasheet and the roofline."""
     device = widgets.Dropdown(options=hardware.names(), value=hardware.get(default).name,
                               description="accelerator")
     dtype_box = widgets.Dropdown(options=hardware.get(default).dtypes, value=dtype,
                                  description="dtype")
-    out = widgets.Output()
 
-    def render(*_: object) -> None:
-        spec = hardware.get(device.value)
-        if dtype_box.value not in spec.dtypes:  # keep the dtype list valid for this part
-            dtype_box.options = spec.dtypes
-            dtype_box.value = "bf16" if "bf16" in spec.dtypes else spec.dtypes[-1]
-            return  # the value change re-renders
-        with out:
-            out.clear_output(wait=True)
-            rows = [{"quantity": k, "value": v} for k, v in spec.summary(dtype_box.value).items()]
-            display(Markdown(markdown_table(rows) + f"\n\nSource: {spec.source}"))
-            fig = roofline_figure([spec.name], dtype_box.value)
-            display(fig)
-            plt.close(fig)  # shown once, as an image, inside the Output widget
+    def follow_device(change: dict) -> None:  # keep the dtype list valid for this part
+        dtypes = hardware.get(change["new"]).dtypes
+        keep = dtype_box.value if dtype_box.value in dtypes else (
+            "bf16" if "bf16" in dtypes else dtypes[-1])
+        dtype_box.options = dtypes  # may reset the value to the first option ...
+        dtype_box.value = keep  # ... so set the one to keep afterwards
 
-    device.observe(render, names="value")
-    dtype_box.observe(render, names="value")
-    render()
-    return widgets.VBox([widgets.HBox([device, dtype_box]), out])
+    device.observe(follow_device, names="value")  # before the calculator's re-render
+    calc = calculator({"device": device, "dtype": dtype_box}, render)
+    return widgets.VBox([widgets.HBox([device, dtype_box]), calc.text, calc.image])

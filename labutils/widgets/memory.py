@@ -1,30 +1,32 @@
 """Memory calculator: will this model train on this GPU with this recipe and layout?
 
 Every number comes from :func:`labutils.memory.device_memory_breakdown` (model states with ZeRO,
-activations after Korthikanti et al. 2022) and :mod:`labutils.hardware` (device memory); the
-callbacks only format and plot.
+activations after Korthikanti et al. 2022) and :mod:`labutils.hardware` (device memory);
+:func:`render` only formats and draws, and :func:`labutils.widgets.calculator.calculator` wires it
+to the controls (no pyplot, no Output).
 """
 
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+from matplotlib.figure import Figure
 
 from labutils import hardware
 from labutils.memory import RECIPES, device_memory_breakdown
 from labutils.model import PRESETS, count_params, preset
+from labutils.widgets.calculator import calculator
 
 PARTS = ("params", "grads", "optimizer", "activations")
 COLORS = {"params": "tab:blue", "grads": "tab:orange", "optimizer": "tab:green",
           "activations": "tab:red"}
 
 
-def memory_figure(breakdown: dict[str, int], gpu: str, title: str = "") -> plt.Figure:
+def memory_figure(breakdown: dict[str, int], gpu: str, title: str = "") -> Figure:
     """One stacked bar (GB = 1e9 bytes per device) against the line of ``gpu``'s usable memory
     (``labutils.hardware``'s ``memory_bytes``, labelled in GB and GiB)."""
     spec = hardware.get(gpu)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
     bottom = 0.0
     for part in PARTS:
         gb = breakdown[part] / 1e9
@@ -44,6 +46,33 @@ def memory_figure(breakdown: dict[str, int], gpu: str, title: str = "") -> plt.F
 def fits(breakdown: dict[str, int], gpu: str) -> bool:
     """True when the total fits in ``gpu``'s memory (no allowance for fragmentation)."""
     return breakdown["total"] <= hardware.get(gpu).memory_bytes
+
+
+def breakdown_for(values: dict[str, object]) -> dict[str, int]:
+    """:func:`device_memory_breakdown` of the calculator's setting (bytes per device)."""
+    cfg = preset(values["model"])
+    return device_memory_breakdown(
+        count_params(cfg), n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
+        seq_len=values["seq_len"], micro_batch=values["micro_batch"], recipe=values["recipe"],
+        zero_stage=values["zero_stage"], dp=values["dp"], tp=values["tp"], pp=values["pp"],
+        sequence_parallel=values["sequence_parallel"], recompute=values["recompute"])
+
+
+def render(values: dict[str, object]) -> tuple[str, Figure]:
+    """The verdict line (GB = 1e9 bytes, GiB = 2**30) and the stacked bar of one setting.
+
+    A layout labutils rejects (say, TP that does not divide the heads) raises its ValueError,
+    which the calculator shows in red."""
+    cfg = preset(values["model"])
+    b = breakdown_for(values)
+    gpu = values["gpu"]
+    cap = hardware.get(gpu).memory_bytes
+    verdict = "fits" if fits(b, gpu) else "does NOT fit"
+    text = (f"<b>{cfg.name or values['model']}</b> ({count_params(cfg) / 1e9:.2f}B parameters): "
+            f"{b['total'] / 1e9:.1f} GB per device, {verdict} in {cap / 1e9:.1f} GB = "
+            f"{cap / hardware.GiB:.1f} GiB ({100 * b['total'] / cap:.0f} %; GB = 1e9 bytes, "
+            f"GiB = 2**30).")
+    return text, memory_figure(b, gpu, f"{verdict} ({gpu})")
 
 
 def memory_calculator(model: str = "llama-7b", gpu: str = "A100-80GB") -> widgets.Widget:
@@ -69,37 +98,7 @@ def memory_calculator(model: str = "llama-7b", gpu: str = "A100-80GB") -> widget
         "gpu": widgets.Dropdown(options=hardware.names(), value=hardware.get(gpu).name,
                                 description="GPU", style=style),
     }
-    out = widgets.Output()
-
-    def render(*_: object) -> None:
-        with out:
-            out.clear_output(wait=True)
-            cfg = preset(w["model"].value)
-            try:
-                b = device_memory_breakdown(
-                    count_params(cfg), n_layers=cfg.n_layers, d_model=cfg.d_model,
-                    n_heads=cfg.n_heads, seq_len=w["seq_len"].value,
-                    micro_batch=w["micro_batch"].value, recipe=w["recipe"].value,
-                    zero_stage=w["zero_stage"].value, dp=w["dp"].value, tp=w["tp"].value,
-                    pp=w["pp"].value, sequence_parallel=w["sequence_parallel"].value,
-                    recompute=w["recompute"].value)
-            except ValueError as err:  # e.g. TP that does not divide the heads
-                display(Markdown(f"**Not a valid layout:** {err}"))
-                return
-            ok = fits(b, w["gpu"].value)
-            cap = hardware.get(w["gpu"].value).memory_bytes
-            verdict = "fits" if ok else "does NOT fit"
-            display(Markdown(f"**{cfg.name or w['model'].value}** ({count_params(cfg) / 1e9:.2f}B "
-                             f"parameters): {b['total'] / 1e9:.1f} GB per device, {verdict} in "
-                             f"{cap / 1e9:.1f} GB = {cap / hardware.GiB:.1f} GiB "
-                             f"({100 * b['total'] / cap:.0f} %; GB = 1e9 bytes, GiB = 2**30)."))
-            fig = memory_figure(b, w["gpu"].value, f"{verdict} ({w['gpu'].value})")
-            display(fig)
-            plt.close(fig)
-
-    for box in w.values():
-        box.observe(render, names="value")
-    render()
+    calc = calculator(w, render)
     left = widgets.VBox([w[k] for k in ("model", "recipe", "zero_stage", "dp", "tp", "pp")])
     right = widgets.VBox([w[k] for k in ("micro_batch", "seq_len", "recompute", "sequence_parallel", "gpu")])
-    return widgets.VBox([widgets.HBox([left, right]), out])
+    return widgets.VBox([widgets.HBox([left, right]), calc.text, calc.image])

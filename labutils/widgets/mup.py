@@ -2,20 +2,18 @@
 std, multiplier, AdamW LR, betas, ε and weight decay, under SP and under muP.
 
 Every number comes from :func:`labutils.mup.hyperparam_table` (through
-:func:`labutils.mup.table_rows`); the callback only formats and draws. Race-free, as DESIGN.md
-asks: the figure is a :class:`matplotlib.figure.Figure` rendered to PNG for a ``widgets.Image``,
-and the text lives in ``HTML`` widgets (no pyplot in the callback).
+:func:`labutils.mup.table_rows`); :func:`render` only formats and draws, and
+:func:`labutils.widgets.calculator.calculator` wires it to the controls (no pyplot, no Output).
 """
 
 from __future__ import annotations
-
-import io
 
 import ipywidgets as w
 import numpy as np
 from matplotlib.figure import Figure
 
 from labutils.mup import OptimizerHyperparams, hyperparam_table, mup, sp, table_rows
+from labutils.widgets.calculator import calculator, figure_png
 
 
 def html_table(rows: list[dict[str, str]]) -> str:
@@ -26,9 +24,9 @@ def html_table(rows: list[dict[str, str]]) -> str:
     return f"<table style='font-size:90%'><tr>{head}</tr>{body}</table>"
 
 
-def lr_by_width_png(base_width: int, base_head_dim: int, n_layers: int,
-                    opt: OptimizerHyperparams, target_width: int | None = None,
-                    max_width: int = 16384) -> bytes:
+def lr_by_width_figure(base_width: int, base_head_dim: int, n_layers: int,
+                       opt: OptimizerHyperparams, target_width: int | None = None,
+                       max_width: int = 16384) -> Figure:
     """PNG of the hidden and readout AdamW LR and effective init scale (std × multiplier)
     against target width under muP, with SP's single flat value for every layer, and the
     chosen target width marked."""
@@ -53,48 +51,54 @@ def lr_by_width_png(base_width: int, base_head_dim: int, n_layers: int,
     ax_std.set(ylabel="init std × multiplier", title="effective init scale by width")
     ax_lr.legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()
+    return fig
+
+
+def lr_by_width_png(base_width: int, base_head_dim: int, n_layers: int,
+                    opt: OptimizerHyperparams, target_width: int | None = None,
+                    max_width: int = 16384) -> bytes:
+    """:func:`lr_by_width_figure` as PNG bytes."""
+    return figure_png(lr_by_width_figure(base_width, base_head_dim, n_layers, opt, target_width,
+                                         max_width))
+
+
+def render(values: dict[str, object]) -> tuple[str, Figure]:
+    """The table of every layer's hyperparameters at the target width, and LR/init by width.
+
+    labutils' ValueErrors (a target below the base, b̃(1-β) >= 1...) reach the calculator,
+    which shows them in red."""
+    head_dim = max(1, values["base"] // values["heads"])
+    opt = OptimizerHyperparams(lr=values["lr"], batch_ratio=values["b_ratio"],
+                               data_ratio=values["d_ratio"], alpha_data=values["alpha"])
+    p = (mup(values["base"], head_dim, zero_init=values["zero"]) if values["kind"] == "muP"
+         else sp(values["base"], head_dim))
+    rows = table_rows(p, values["target"], values["layers"], opt)
+    ratio = values["target"] / values["base"]
+    text = (f"<b>{values['kind']}</b>, ñ = {ratio:.3g}, b̃ = {values['b_ratio']:g}, "
+            f"d̃ = {values['d_ratio']:.3g}<br>" + html_table(rows))
+    fig = lr_by_width_figure(values["base"], head_dim, values["layers"], opt, values["target"])
+    return text, fig
 
 
 def mup_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "140px"}, layout=w.Layout(width="400px"),
              continuous_update=False)
-    base = w.IntSlider(value=256, min=64, max=2048, step=64, description="base width", **d)
-    target = w.IntSlider(value=4096, min=64, max=16384, step=64, description="target width", **d)
-    heads = w.IntSlider(value=4, min=1, max=64, description="base heads", **d)
-    layers = w.IntSlider(value=24, min=1, max=128, description="layers L", **d)
-    lr = w.FloatLogSlider(value=1e-2, base=10, min=-5, max=-1, description="base LR η", **d)
-    b_ratio = w.FloatSlider(value=1.0, min=0.25, max=16.0, step=0.25, description="batch ratio b̃", **d)
-    d_ratio = w.FloatLogSlider(value=1.0, base=10, min=0, max=3, description="data ratio d̃", **d)
-    alpha = w.FloatSlider(value=0.0, min=-0.3, max=0.0, step=0.01, description="α_data", **d)
-    kind = w.ToggleButtons(options=["muP", "SP"], value="muP", description="parametrization")
-    zero = w.Checkbox(value=True, description="zero init (muP)")
-    text = w.HTML()
-    image = w.Image(format="png")
-
-    def update(_=None) -> None:
-        try:
-            head_dim = max(1, base.value // heads.value)
-            opt = OptimizerHyperparams(lr=lr.value, batch_ratio=b_ratio.value,
-                                       data_ratio=d_ratio.value, alpha_data=alpha.value)
-            p = (mup(base.value, head_dim, zero_init=zero.value) if kind.value == "muP"
-                 else sp(base.value, head_dim))
-            rows = table_rows(p, target.value, layers.value, opt)
-        except ValueError as err:  # e.g. a target below the base, or b̃(1-β) >= 1
-            text.value = f"<span style='color:#b00'>{err}</span>"
-            return
-        ratio = target.value / base.value
-        text.value = (f"<b>{kind.value}</b>, ñ = {ratio:.3g}, b̃ = {b_ratio.value:g}, "
-                      f"d̃ = {d_ratio.value:.3g}<br>" + html_table(rows))
-        image.value = lr_by_width_png(base.value, head_dim, layers.value, opt, target.value)
-
-    controls = [base, target, heads, layers, lr, b_ratio, d_ratio, alpha]
-    for c in controls + [kind, zero]:
-        c.observe(update, names="value")
-    update()
+    controls = {
+        "base": w.IntSlider(value=256, min=64, max=2048, step=64, description="base width", **d),
+        "target": w.IntSlider(value=4096, min=64, max=16384, step=64, description="target width", **d),
+        "heads": w.IntSlider(value=4, min=1, max=64, description="base heads", **d),
+        "layers": w.IntSlider(value=24, min=1, max=128, description="layers L", **d),
+        "lr": w.FloatLogSlider(value=1e-2, base=10, min=-5, max=-1, description="base LR η", **d),
+        "b_ratio": w.FloatSlider(value=1.0, min=0.25, max=16.0, step=0.25,
+                                 description="batch ratio b̃", **d),
+        "d_ratio": w.FloatLogSlider(value=1.0, base=10, min=0, max=3, description="data ratio d̃", **d),
+        "alpha": w.FloatSlider(value=0.0, min=-0.3, max=0.0, step=0.01, description="α_data", **d),
+        "kind": w.ToggleButtons(options=["muP", "SP"], value="muP", description="parametrization"),
+        "zero": w.Checkbox(value=True, description="zero init (muP)"),
+    }
+    calc = calculator(controls, render)
+    c = list(controls.values())
     return w.VBox([w.HTML("<b>muP table explorer</b>: what each layer of the target gets"),
-                   w.HBox([w.VBox(controls[:4] + [kind]), w.VBox(controls[4:] + [zero])]),
-                   text, image])
+                   w.HBox([w.VBox(c[:4] + [c[8]]), w.VBox(c[4:8] + [c[9]])]),
+                   calc.text, calc.image])

@@ -2,15 +2,17 @@
 activation memory.
 
 Every number comes from :mod:`labutils.parallel.pipeline_schedule` (``make_schedule``,
-``simulate``, ``bubble_fraction``, ``peak_in_flight``); the callback only draws and formats.
+``simulate``, ``bubble_fraction``, ``peak_in_flight``); :func:`render` only draws and formats,
+and :func:`labutils.widgets.calculator.calculator` wires it to the controls (no pyplot).
 """
 
 from __future__ import annotations
 
 import ipywidgets as w
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from labutils.parallel import pipeline_schedule as S
+from labutils.widgets.calculator import calculator
 
 
 def explain(name: str, p: int, m: int, v: int, t_b_over_t_f: float = 2.0,
@@ -43,34 +45,29 @@ def explain(name: str, p: int, m: int, v: int, t_b_over_t_f: float = 2.0,
     return r, html
 
 
+def render(values: dict[str, object]) -> tuple[str, Figure]:
+    """:func:`explain` of one setting and its timeline (interleaved with m not a multiple of p
+    raises labutils' ValueError, which the calculator shows in red)."""
+    r, text = explain(values["name"], values["p"], values["m"], values["v"], values["ratio"],
+                      values["p2p"])
+    fig = Figure(figsize=(8, 0.45 * values["p"] + 1.2))
+    S.plot_schedule(r.events, fig.subplots(), labels=len(r.events) <= 400)
+    fig.tight_layout()
+    return text, fig
+
+
 def pipeline_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "130px"}, layout=w.Layout(width="420px"))
     s = dict(d, continuous_update=False)
-    name = w.Dropdown(options=S.SCHEDULES, value="1f1b", description="schedule", **d)
-    p = w.IntSlider(value=4, min=1, max=8, description="stages p", **s)
-    m = w.IntSlider(value=8, min=1, max=32, description="micro-batches m", **s)
-    v = w.IntSlider(value=2, min=2, max=4, description="chunks v (interleaved)", **s)
-    ratio = w.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.5, description="t_b / t_f", **s)
-    p2p = w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t_p2p / t_f", **s)
-    text = w.HTML()
-    plot = w.Output()
-
-    def update(_=None) -> None:
-        try:
-            r, html = explain(name.value, p.value, m.value, v.value, ratio.value, p2p.value)
-        except ValueError as err:  # e.g. interleaved with m not a multiple of p
-            text.value = f"<span style='color:#b00'>{err}</span>"
-            return
-        text.value = html
-        plot.clear_output(wait=True)
-        with plot:
-            fig, ax = plt.subplots(figsize=(8, 0.45 * p.value + 1.2))
-            S.plot_schedule(r.events, ax, labels=len(r.events) <= 400)
-            plt.show()
-
-    for c in (name, p, m, v, ratio, p2p):
-        c.observe(update, names="value")
-    update()
+    controls = {
+        "name": w.Dropdown(options=S.SCHEDULES, value="1f1b", description="schedule", **d),
+        "p": w.IntSlider(value=4, min=1, max=8, description="stages p", **s),
+        "m": w.IntSlider(value=8, min=1, max=32, description="micro-batches m", **s),
+        "v": w.IntSlider(value=2, min=2, max=4, description="chunks v (interleaved)", **s),
+        "ratio": w.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.5, description="t_b / t_f", **s),
+        "p2p": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t_p2p / t_f", **s),
+    }
+    calc = calculator(controls, render)
     return w.VBox([w.HTML("<b>Pipeline schedule explorer</b> (simulated, times in t_f)"),
-                   name, p, m, v, ratio, p2p, text, plot])
+                   *controls.values(), calc.text, calc.image])

@@ -1,7 +1,8 @@
 """Run planner: compute budget, GPUs, GPU type, sequence length → model, best layout, time, cost.
 
 Every number comes from :func:`labutils.plan.plan_run` (which calls the tested functions of
-Chapters 1-8); the callback only formats.
+Chapters 1-8); :func:`render` only formats, and :func:`labutils.widgets.calculator.calculator`
+wires it to the controls.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import ipywidgets as w
 
 from labutils import hardware
 from labutils.plan import LAWS, Goal, Plan, plan_run
+from labutils.widgets.calculator import calculator
 
 GPU_CHOICES = [2**k for k in range(5, 15)]  # 32 … 16384
 SEQ_CHOICES = [2048, 4096, 8192, 16384, 32768, 65536, 131072]
@@ -59,6 +61,12 @@ def report(plan: Plan) -> str:
     )
 
 
+def render(values: dict[str, object]) -> tuple[str, None]:
+    """:func:`report` of the planner's setting. A model too small to shape, no valid layout or
+    none that fits raises labutils' ValueError, which the calculator shows in red."""
+    return report(plan_for(planner_goal(**values))), None
+
+
 def planner() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "130px"}, layout=w.Layout(width="480px"))
@@ -74,18 +82,8 @@ def planner() -> w.Widget:
                               description="batch (M tokens)", **s)
     law = w.Dropdown(options=LAWS, value="hoffmann", description="sizing law", **d)
     price = w.FloatSlider(value=2.0, min=0.5, max=8.0, step=0.25, description="$ per GPU-hour", **s)
-    out = w.HTML()
-
-    def update(_=None) -> None:
-        try:
-            goal = planner_goal(budget.value, gpus.value, acc.value, seq.value, batch.value,
-                                law.value, price.value)
-            out.value = report(plan_for(goal))
-        except ValueError as err:  # a model too small to shape, no valid layout, none that fits
-            out.value = f"<b>no plan</b>: {err}"
-
-    controls = [budget, gpus, acc, seq, batch, law, price]
-    for c in controls:
-        c.observe(update, names="value")
-    update()
-    return w.VBox([w.HTML("<b>Pretraining run planner</b> (labutils.plan)"), *controls, out])
+    controls = {"budget_flops": budget, "n_gpus": gpus, "accelerator": acc, "seq_len": seq,
+                "batch_m_tokens": batch, "law": law, "usd_per_gpu_hour": price}
+    calc = calculator(controls, render, figure=False)
+    return w.VBox([w.HTML("<b>Pretraining run planner</b> (labutils.plan)"),
+                   *controls.values(), calc.text])

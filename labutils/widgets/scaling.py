@@ -1,7 +1,8 @@
 """Scaling-law explorer: pick a compute budget and a law; see N_opt, D_opt, the loss and iso-loss
 contours. Chapter 2 (scaling laws) ends with it.
 
-The callbacks only format and draw: every number comes from :class:`labutils.scaling.ChinchillaLaw`
+:func:`render` only formats and draws (wired by :func:`labutils.widgets.calculator.calculator`,
+no pyplot): every number comes from :class:`labutils.scaling.ChinchillaLaw`
 (``compute_optimal``, ``loss``, ``tokens_per_param``), :func:`labutils.scaling.to_pf_days` and
 :func:`labutils.scaling.kaplan_compute_optimal`.
 """
@@ -9,8 +10,9 @@ The callbacks only format and draw: every number comes from :class:`labutils.sca
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from labutils.scaling import (
     BESIROGLU_2024,
@@ -19,6 +21,7 @@ from labutils.scaling import (
     kaplan_compute_optimal,
     to_pf_days,
 )
+from labutils.widgets.calculator import calculator
 
 
 def explorer_summary(law: ChinchillaLaw, compute_flops: float) -> list[tuple[str, str]]:
@@ -37,10 +40,11 @@ def explorer_summary(law: ChinchillaLaw, compute_flops: float) -> list[tuple[str
     ]
 
 
-def plot_iso_loss(law: ChinchillaLaw, compute_flops: float, ax: plt.Axes | None = None) -> plt.Axes:
-    """Iso-loss contours of ``law`` in the (N, D) plane, the line C = 6ND and its optimum."""
+def plot_iso_loss(law: ChinchillaLaw, compute_flops: float, ax: Axes | None = None) -> Axes:
+    """Iso-loss contours of ``law`` in the (N, D) plane, the line C = 6ND and its optimum
+    (on a new :class:`~matplotlib.figure.Figure` when ``ax`` is None; ``ax.figure`` is it)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        ax = Figure(figsize=(7, 4)).subplots()
     n_opt, d_opt = law.compute_optimal(compute_flops)
     n = np.logspace(np.log10(n_opt) - 2.5, np.log10(n_opt) + 2.5, 120)
     d = np.logspace(np.log10(d_opt) - 2.5, np.log10(d_opt) + 2.5, 120)
@@ -57,6 +61,13 @@ def plot_iso_loss(law: ChinchillaLaw, compute_flops: float, ax: plt.Axes | None 
     return ax
 
 
+def summary_html(rows: list[tuple[str, str]]) -> str:
+    """An HTML table of :func:`explorer_summary`'s rows."""
+    return "<table>" + "".join(
+        f"<tr><td style='text-align:left'>{k}</td><td style='text-align:right'><code>{v}</code></td></tr>"
+        for k, v in rows) + "</table>"
+
+
 def scaling_explorer(laws: dict[str, ChinchillaLaw] | None = None, log10_compute: float = 23.0) -> widgets.Widget:
     """A dropdown of laws (default: Hoffmann 2022 and Besiroglu 2024, plus any you pass) and a
     log-compute slider; shows the summary table and the iso-loss plot."""
@@ -70,23 +81,12 @@ def scaling_explorer(laws: dict[str, ChinchillaLaw] | None = None, log10_compute
     compute = widgets.FloatSlider(value=log10_compute, min=9.0, max=28.0, step=0.1,
                                   description="log10 C (FLOPs)", style=style,
                                   layout=widgets.Layout(width="460px"), readout_format=".1f")
-    table = widgets.HTML()
-    plot = widgets.Output()
 
-    def render(*_: object) -> None:
-        law, c = options[choice.value], 10.0**compute.value
-        rows = explorer_summary(law, c)
-        table.value = "<table>" + "".join(
-            f"<tr><td style='text-align:left'>{k}</td><td style='text-align:right'><code>{v}</code></td></tr>"
-            for k, v in rows) + "</table>"
-        plot.clear_output(wait=True)
-        with plot:
-            fig, ax = plt.subplots(figsize=(7, 4))
-            plot_iso_loss(law, c, ax)
-            plt.show()
-            plt.close(fig)
+    def render(values: dict[str, object]) -> tuple[str, Figure]:
+        """The summary table and the iso-loss plot of one law at 10**log10_c FLOPs."""
+        law, c = options[values["law"]], 10.0 ** values["log10_c"]
+        text = summary_html(explorer_summary(law, c))
+        return text, plot_iso_loss(law, c).figure
 
-    choice.observe(render, names="value")
-    compute.observe(render, names="value")
-    render()
-    return widgets.VBox([widgets.HBox([choice, compute]), table, plot])
+    calc = calculator({"law": choice, "log10_c": compute}, render)
+    return widgets.VBox([widgets.HBox([choice, compute]), calc.text, calc.image])

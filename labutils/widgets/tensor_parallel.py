@@ -1,7 +1,8 @@
 """Tensor-parallel explorer: model width, TP degree, link → per-layer comm, compute, memory.
 
 Every number comes from :mod:`labutils.parallel.tp_cost` and
-:func:`labutils.activations.activation_bytes_per_layer`; the callback only formats.
+:func:`labutils.activations.activation_bytes_per_layer`;
+:func:`labutils.widgets.calculator.calculator` wires :func:`report` to the controls.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from labutils import hardware
 from labutils.activations import activation_bytes_per_layer
 from labutils.parallel.collectives import LINKS
 from labutils.parallel.tp_cost import tp_layer_cost, tp_weight_bytes_per_layer
+from labutils.widgets.calculator import calculator
 
 TP_CHOICES = [1, 2, 4, 8, 16, 32, 64]
 WIDTHS = [2048, 4096, 6144, 8192, 12288, 16384, 20480, 25600]  # d_model; heads = d_model / 128
@@ -44,18 +46,12 @@ def tensor_parallel_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "120px"}, layout=w.Layout(width="460px"))
     s = dict(d, continuous_update=False)
-    width = w.SelectionSlider(options=WIDTHS, value=12288, description="d_model", **s)
-    tp = w.SelectionSlider(options=TP_CHOICES, value=8, description="TP degree", **s)
-    link = w.Dropdown(options=LINK_CHOICES, value=LINK_CHOICES[0], description="link", **d)
-    seq = w.SelectionSlider(options=[512, 1024, 2048, 4096, 8192], value=2048,
-                            description="seq_len", **s)
-    out = w.HTML()
-
-    def update(_=None) -> None:
-        out.value = report(width.value, tp.value, link.value, seq.value)
-
-    controls = [width, tp, link, seq]
-    for c in controls:
-        c.observe(update, names="value")
-    update()
-    return w.VBox([w.HTML("<b>Tensor-parallel layer explorer</b>"), *controls, out])
+    controls = {
+        "d_model": w.SelectionSlider(options=WIDTHS, value=12288, description="d_model", **s),
+        "tp": w.SelectionSlider(options=TP_CHOICES, value=8, description="TP degree", **s),
+        "link_choice": w.Dropdown(options=LINK_CHOICES, value=LINK_CHOICES[0], description="link", **d),
+        "seq_len": w.SelectionSlider(options=[512, 1024, 2048, 4096, 8192], value=2048,
+                                     description="seq_len", **s),
+    }
+    calc = calculator(controls, lambda v: (report(**v), None), figure=False)
+    return w.VBox([w.HTML("<b>Tensor-parallel layer explorer</b>"), *controls.values(), calc.text])

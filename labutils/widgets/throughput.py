@@ -1,7 +1,8 @@
 """Training-run planner (Chapter 3, "throughput, MFU and scalability").
 
 GPUs, GPU type, model size, tokens, MFU, power and price give compute, time, energy and cost.
-The callbacks only format what :func:`labutils.throughput.project_training` computes.
+:func:`render` only formats what :func:`labutils.throughput.project_training` computes, and
+:func:`labutils.widgets.calculator.calculator` wires it to the controls.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import ipywidgets as w
 
 from labutils import hardware
 from labutils.throughput import TrainingProjection, project_training
+from labutils.widgets.calculator import calculator
 
 
 def planner_dtype(accelerator: str) -> str:
@@ -50,6 +52,14 @@ def planner_summary_html(p: TrainingProjection) -> str:
     return f"<table>{body}</table>"
 
 
+def render(values: dict[str, object]) -> tuple[str, None]:
+    """The projection table (parameters and tokens given in billions)."""
+    p = planner_projection(values["n_devices"], values["accelerator"], values["params_b"] * 1e9,
+                           values["tokens_b"] * 1e9, values["mfu_fraction"],
+                           values["usd_per_device_hour"], values["avg_power_w"])
+    return planner_summary_html(p), None
+
+
 def planner(
     n_devices: int = 256,
     accelerator: str = "A100-80GB",
@@ -75,21 +85,12 @@ def planner(
                         style=style, layout=layout)
     price = w.FloatText(value=usd_per_device_hour, description="$ per GPU-hour", style=style,
                         layout=layout)
-    out = w.HTML()
 
-    def update(*_: object) -> None:
-        try:
-            p = planner_projection(gpus.value, gpu.value, params_b.value * 1e9, tokens_b.value * 1e9,
-                                   mfu_w.value, price.value, power.value)
-            out.value = planner_summary_html(p)
-        except (ValueError, TypeError) as err:  # bad input: show the validation message
-            out.value = f"<span style='color:#b00'>{err}</span>"
-
-    def gpu_changed(change: dict) -> None:
-        power.value = hardware.get(change["new"]).tdp_watts  # triggers update()
+    def gpu_changed(change: dict) -> None:  # registered before the calculator's re-render
+        power.value = hardware.get(change["new"]).tdp_watts
 
     gpu.observe(gpu_changed, names="value")
-    for widget in (gpus, gpu, params_b, tokens_b, mfu_w, power, price):
-        widget.observe(update, names="value")
-    update()
-    return w.VBox([gpus, gpu, params_b, tokens_b, mfu_w, power, price, out])
+    controls = {"n_devices": gpus, "accelerator": gpu, "params_b": params_b, "tokens_b": tokens_b,
+                "mfu_fraction": mfu_w, "avg_power_w": power, "usd_per_device_hour": price}
+    calc = calculator(controls, render, figure=False)
+    return w.VBox([*controls.values(), calc.text])

@@ -1,0 +1,95 @@
+"""The one pattern every calculator follows: controls → a pure ``render`` → HTML text and a PNG.
+
+Why this shape (issue #17). JupyterLab 4.6 sends widget messages on a kernel subshell, and
+ipykernel 7 can handle an ``Output`` widget's state echo while a callback is still drawing with
+pyplot, so two renders overlap and the figure comes back blank or as a traceback. Here nothing is
+captured: ``render(values)`` is a pure function of the controls' values that returns
+``(html, figure)``; the figure is a :class:`matplotlib.figure.Figure` (no pyplot, no global
+state) saved to PNG bytes for a ``widgets.Image``, and the text goes to a ``widgets.HTML``. A
+callback only assigns those two traits, so overlapping callbacks cannot garble each other.
+
+A bad setting (a ``ValueError`` or ``TypeError`` from labutils, which names the argument and its
+allowed range) is shown as a red message in the text, never as a traceback; the last figure is
+hidden until a valid setting draws a new one.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+Render = Callable[[dict[str, object]], tuple[str, Figure | None]]
+ERROR_STYLE = "color:#b00"  # the red of every calculator's error message
+PNG_DPI = 90  # dots per inch of the PNG a figure is saved to
+
+
+def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
+    """``fig`` as PNG bytes (``dpi`` dots per inch), drawn with the Agg canvas, no pyplot.
+
+    The box is tight around everything drawn, as the inline backend's is, so a legend placed
+    outside the axes is kept."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def error_html(err: Exception) -> str:
+    """A red, HTML-escaped message for a rejected setting."""
+    return f"<span style='{ERROR_STYLE}'>{html.escape(str(err))}</span>"
+
+
+@dataclass(frozen=True)
+class Calculator:
+    """Controls wired to a pure ``render``; lay out ``controls``, ``text`` and ``image`` freely.
+
+    ``image`` is None for a text-only calculator. :meth:`refresh` re-renders from the current
+    values; every control's ``value`` change calls it.
+    """
+
+    controls: Mapping[str, widgets.ValueWidget]
+    render: Render
+    text: widgets.HTML
+    image: widgets.Image | None
+
+    def values(self) -> dict[str, object]:
+        """The current value of every control, by the name it was given."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def refresh(self, *_: object) -> None:
+        """Render the current values into ``text`` (and ``image``); errors become red text."""
+        try:
+            body, fig = self.render(self.values())
+        except (ValueError, TypeError) as err:  # labutils' argument checks
+            self.text.value = error_html(err)
+            if self.image is not None:
+                self.image.layout.display = "none"
+            return
+        self.text.value = body
+        if self.image is not None:
+            if fig is None:
+                self.image.layout.display = "none"
+            else:
+                self.image.value = figure_png(fig)
+                self.image.layout.display = None
+
+
+def calculator(controls: Mapping[str, widgets.ValueWidget], render: Render, *,
+               figure: bool = True) -> Calculator:
+    """Wire ``controls`` (name → widget) to ``render`` and draw the first setting.
+
+    ``figure=False`` makes a text-only calculator (``render`` then returns ``(html, None)``).
+    Observers that keep controls consistent with each other (say, a dtype list that follows
+    the accelerator) must be registered on the controls *before* this call, so that they run
+    before the re-render.
+    """
+    image = widgets.Image(format="png") if figure else None
+    calc = Calculator(dict(controls), render, widgets.HTML(), image)
+    for control in calc.controls.values():
+        control.observe(calc.refresh, names="value")
+    calc.refresh()
+    return calc
