@@ -150,7 +150,7 @@ class DomainModel:
 # also on Lecture 3's slide) and the training section (50.6B parameters, 569B tokens trained,
 # 2.36e23 FLOPs on 512 A100 40GB GPUs for about 53 days).
 BLOOMBERG_GPT = DomainModel("BloombergGPT", 50.6e9, 363e9, 345e9, 569e9, 2.36e23,
-                            "Wu et al. 2023 (BloombergGPT), abstract and Sec. 3; Lecture 3")
+                            "Wu et al. 2023 (BloombergGPT), abstract and training setup; Lecture 3")
 
 
 def chinchilla_sizing(flops: float, laws: dict[str, ChinchillaLaw] | None = None) -> dict[str, tuple[float, float]]:

@@ -46,8 +46,8 @@ def test_kaplan_single_variable_laws():
 
 def test_bloomberg_gpt_figures():
     """Wu et al. 2023, abstract (and Lecture 3): 363B financial + 345B general tokens = 708B;
-    50.6B parameters trained on 569B tokens; reported 2.36e23 FLOPs, about 1.3× 6ND (their count
-    includes attention and the recomputation of activation checkpointing)."""
+    50.6B parameters trained on 569B tokens; reported 2.36e23 FLOPs, about 1.37× 6ND (presumably
+    counting attention and the forward pass that activation checkpointing recomputes)."""
     assert BLOOMBERG_GPT.corpus_tokens == pytest.approx(708e9)
     six_nd = 6 * 50.6e9 * 569e9
     assert six_nd == pytest.approx(1.7275e23, rel=1e-4)
