@@ -43,6 +43,19 @@ def error_html(err: Exception) -> str:
     return f"<span style='{ERROR_STYLE}'>{html.escape(str(err))}</span>"
 
 
+def html_table(rows: list[tuple[str, object]], floatfmt: str = ",.1f",
+               header: tuple[str, str] | None = None) -> str:
+    """A two-column HTML table of (quantity, value) rows, HTML-escaped; floats are formatted
+    with ``floatfmt`` (as :func:`labutils.tables.markdown_table` does), the rest with ``str``."""
+    def cell(value: object) -> str:
+        return html.escape(format(value, floatfmt) if isinstance(value, float) else str(value))
+
+    head = "" if header is None else "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+    body = "".join(f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
+                   f"<td style='text-align:right'>{cell(v)}</td></tr>" for k, v in rows)
+    return f"<table>{head}{body}</table>"
+
+
 @dataclass(frozen=True)
 class Calculator:
     """Controls wired to a pure ``render``; lay out ``controls``, ``text`` and ``image`` freely.

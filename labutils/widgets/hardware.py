@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from labutils import hardware
-from labutils.widgets.calculator import calculator
+from labutils.widgets.calculator import calculator, html_table
 
 
 def roofline_figure(names: list[str], dtype: str = "bf16") -> Figure:
@@ -40,13 +40,11 @@ def roofline_figure(names: list[str], dtype: str = "bf16") -> Figure:
 
 
 def datasheet_html(name: str, dtype: str) -> str:
-    """An HTML table of ``name``'s :meth:`summary` for ``dtype``, and its source."""
+    """An HTML table of ``name``'s :meth:`summary` for ``dtype`` (floats to one decimal), and
+    its source."""
     spec = hardware.get(name)
-    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(str(k))}</td>"
-                   f"<td style='text-align:right'>{html.escape(str(v))}</td></tr>"
-                   for k, v in spec.summary(dtype).items())
-    return (f"<table><tr><th>quantity</th><th>value</th></tr>{rows}</table>"
-            f"<p>Source: {html.escape(spec.source)}</p>")
+    table = html_table(list(spec.summary(dtype).items()), header=("quantity", "value"))
+    return f"{table}<p>Source: {html.escape(spec.source)}</p>"
 
 
 def render(values: dict[str, object]) -> tuple[str, Figure]:

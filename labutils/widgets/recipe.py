@@ -62,15 +62,15 @@ def render(values: dict[str, object]) -> tuple[str, Figure]:
 
 def recipe_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
-    d = dict(style={"description_width": "120px"}, layout=w.Layout(width="420px"),
-             continuous_update=False)
+    box = dict(style={"description_width": "120px"}, layout=w.Layout(width="420px"))
+    d = dict(box, continuous_update=False)  # sliders recompute on release
     controls = {
-        "kind": w.Dropdown(options=KINDS, value="wsd", description="schedule", **d),
+        "kind": w.Dropdown(options=KINDS, value="wsd", description="schedule", **box),
         "steps": w.IntSlider(value=1000, min=100, max=10_000, step=100, description="total steps", **d),
         "warm": w.FloatSlider(value=0.05, min=0.0, max=0.3, step=0.01, description="warm-up frac", **d),
         "decay": w.FloatSlider(value=0.2, min=0.0, max=0.7, step=0.05, description="decay frac", **d),
         "floor": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.05, description="floor (× peak)", **d),
-        "cool": w.Dropdown(options=COOLDOWNS, value="1-sqrt", description="WSD cooldown", **d),
+        "cool": w.Dropdown(options=COOLDOWNS, value="1-sqrt", description="WSD cooldown", **box),
         "bands": w.IntSlider(value=FINEWEB_BANDS, min=1, max=50, description="LSH bands b", **d),
         "rows": w.IntSlider(value=FINEWEB_ROWS, min=1, max=20, description="LSH rows r", **d),
     }
