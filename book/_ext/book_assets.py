@@ -12,10 +12,11 @@ HTML page (``html-page-context``, run after myst-nb and sphinx.ext.mathjax have 
    one late (sphinx-thebe's ``const THEBE_JS_URL = ...``, sphinx-togglebutton's selector) get it
    twice, and the second ``const`` throws "Identifier 'THEBE_JS_URL' has already been declared".
 2. On pages that load the widget manager (require.js + @jupyter-widgets/html-manager 1.0.x),
-   tells require.js, before it loads, where the manager's own files are. The manager loads Font
-   Awesome's fonts from the folder of its AMD module, whose id is
-   ``@jupyter-widgets/html-manager/dist/libembed-amd``; without this require.js resolves that id
-   against the page's folder, and the three font requests 404.
+   tells require.js, before it loads, where the manager's own files are. The manager's modules
+   load Font Awesome's fonts from the folder of their AMD module ids
+   (``@jupyter-widgets/html-manager/dist/libembed-amd``, ``@jupyter-widgets/controls``, ...);
+   without this require.js resolves those ids against the page's folder, and the three font
+   requests 404.
 """
 
 from __future__ import annotations
@@ -29,10 +30,21 @@ from sphinx.application import Sphinx
 HTML_MANAGER_DIR = "_static/html-manager"
 #: Runs before require.js, which myst-nb adds at Sphinx's default priority (500).
 REQUIRE_CONFIG_PRIORITY = 450
+#: The AMD modules that embed-amd.js defines by name. Webpack in each resolves its assets (the
+#: Font Awesome fonts) against the folder of the module's require.js URL, so every one must
+#: resolve into HTML_MANAGER_DIR, where vendor.sh put those files.
+WIDGET_MODULES = {
+    "@jupyter-widgets/html-manager/dist": "",
+    "@jupyter-widgets/html-manager": "/html-manager",
+    "@jupyter-widgets/controls": "/controls",
+    "@jupyter-widgets/base": "/base",
+}
 REQUIRE_CONFIG = (
-    "var require = {paths: {'@jupyter-widgets/html-manager/dist': new URL("
+    "(function () {var dir = new URL("
     f"'{HTML_MANAGER_DIR}', new URL(document.documentElement.dataset.content_root || './', "
-    "document.baseURI)).href}};"
+    "document.baseURI)).href; var paths = {};"
+    + "".join(f" paths['{module}'] = dir + '{suffix}';" for module, suffix in WIDGET_MODULES.items())
+    + " window.require = {paths: paths};})();"
 )
 
 
