@@ -64,12 +64,13 @@ book: install book/vendor/require.js
 	$(JB) build -W -n --keep-going book/
 	@echo "Built book/_build/html/index.html"
 
-# Chromium takes the screenshot of the built book in tests/test_book.py; install it where we can.
+# tests/test_book.py drives Debian's chromium through Playwright (executable_path), so no browser
+# download is needed; install chromium where we can. Without it the browser tests skip.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
 	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) || \
-	  echo "chromium could not be installed: the screenshot test will be skipped"
+	  echo "chromium could not be installed: the book's browser tests will be skipped"
 
 test: book chromium
 	$(PY) -m pytest tests --nbmake --nbmake-timeout=300 notebooks -p no:cacheprovider

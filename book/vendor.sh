@@ -14,6 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 rm -rf "$VENDOR" && mkdir -p "$VENDOR/html-manager"
 cp -r "$tmp/node_modules/mathjax/es5" "$VENDOR/mathjax"
 cp "$tmp/node_modules/requirejs/require.js" "$VENDOR/require.js"
+# dist/ holds the manager's bundles and the Font Awesome fonts (*.woff2, *.woff, *.ttf, ...) they
+# load; book/_ext/book_assets.py points require.js at this folder so those requests find them.
 find "$tmp/node_modules/@jupyter-widgets/html-manager/dist" -maxdepth 1 -type f ! -name '*.map' \
   -exec cp {} "$VENDOR/html-manager/" \;
 echo "vendored MathJax 3.2.2, require.js 2.3.4 and @jupyter-widgets/html-manager 1.0.6 into book/$VENDOR"
