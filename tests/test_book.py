@@ -37,7 +37,10 @@ BROWSER_BUDGET_S = 120.0
 #: How long one page may take to render its widgets and typeset its math before we look at it.
 SETTLE_TIMEOUT_MS = 15_000
 VIEWPORT = {"width": 1280, "height": 900}
-REMOTE_ATTR = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+# What a page loads: any src=, and href= on <link> (stylesheets, icons, preloads). A plain <a href>
+# to another site loads nothing (the launch buttons in book/_config.yml are such links).
+REMOTE_ATTR = re.compile(
+    r"""(?:\bsrc|<link\b[^>]*\bhref)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 REMOTE_CSS = re.compile(r"""url\(\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
@@ -198,6 +201,27 @@ def _all_pages(html: Path) -> list[str]:
     pages = [p.relative_to(html).as_posix() for p in html.rglob("*.html")
              if not skip & set(p.relative_to(html).parts)]
     return sorted(pages, key=lambda p: (p != "index.html", p))
+
+
+def test_page_scripts_are_written_once() -> None:
+    """book/_ext/book_assets.py: Sphinx 7.4 keeps a late inline script twice, once with filename
+    None and once with '' (the doubled `const THEBE_JS_URL` threw on every page)."""
+    import importlib.util
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    spec = importlib.util.spec_from_file_location(
+        "book_assets", REPO / "book" / "_ext" / "book_assets.py")
+    assets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(assets)
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("_static/a.js", priority=500), _JavaScript(None, body=body),
+               _JavaScript("", body=body), _JavaScript("_static/a.js", priority=800),
+               _JavaScript("", body="let other = 1")]
+    kept = assets._unique_scripts(scripts)
+    assert [(str(s.filename or ""), s.attributes.get("body", "")) for s in kept] == [
+        ("_static/a.js", ""), ("", body), ("", "let other = 1")]
+    assert kept[0].priority == 500
 
 
 def _chromium() -> str | None:
