@@ -149,8 +149,11 @@ INSPECT_JS = r"""() => {
     rawDollars: proseText.filter(t => t.includes('$$')).map(t => t.trim().slice(0, 80)),
     brokenImages: [...document.images].filter(img => !img.complete || img.naturalWidth === 0)
         .map(img => (img.getAttribute('src') || '').slice(0, 80)),
+    // A table that fell back to a paragraph: starts with '|' and has a |---|---| row (whose
+    // dashes the typographer may have turned into en or em dashes).
     rawTables: [...main.querySelectorAll('p')].map(p => p.textContent.trim())
-        .filter(t => t.startsWith('|') && /\|\s*:?-{3,}/.test(t)).map(t => t.slice(0, 80)),
+        .filter(t => t.startsWith('|') && /^\s*\|(\s*:?[-\u2013\u2014]+:?\s*\|)+\s*$/m.test(t))
+        .map(t => t.slice(0, 80)),
     pageWidth: document.documentElement.scrollWidth,
     viewportWidth: window.innerWidth,
     overflow: overflowing('table').concat(overflowing('pre'), overflowing('img')),
