@@ -83,6 +83,24 @@ def test_calculator_renders_on_change_and_shows_errors_in_red() -> None:
     assert calc.text.value == "n squared is 4" and calc.image.layout.display is None
 
 
+def test_hold_renders_once_and_a_shown_setting_is_not_drawn_again() -> None:
+    from labutils.widgets.calculator import calculator
+
+    seen = []
+
+    def render(values: dict) -> tuple[str, None]:
+        seen.append(dict(values))
+        return f"{values['a']} + {values['b']} = {values['a'] + values['b']}", None
+
+    a, b = ipywidgets.IntText(value=1), ipywidgets.IntText(value=2)
+    calc = calculator({"a": a, "b": b}, render, figure=False)
+    with calc.hold():
+        a.value, b.value = 10, 20
+    assert seen == [{"a": 1, "b": 2}, {"a": 10, "b": 20}] and calc.text.value == "10 + 20 = 30"
+    calc.refresh()  # nothing changed: not drawn again
+    assert len(seen) == 2
+
+
 def test_error_text_is_escaped() -> None:
     from labutils.widgets.calculator import calculator
 
@@ -129,6 +147,19 @@ def test_hardware_explorer_keeps_dtype_valid() -> None:
     control(panel, "accelerator").value = "H100-SXM"
     assert control(panel, "dtype").value == "bf16"
     assert_real_png(image_of(panel).value)
+
+
+def test_hardware_explorer_never_shows_the_reset_dtype() -> None:
+    """A new dtype list resets the selection to its first entry (fp64) before the kept dtype
+    comes back: the page must never be sent that intermediate datasheet (seen in JupyterLab)."""
+    from labutils.widgets.hardware import hardware_explorer
+
+    panel = hardware_explorer("H100-SXM", "bf16")
+    texts = []
+    [c for c in walk(panel) if isinstance(c, ipywidgets.HTML)][-1].observe(
+        lambda change: texts.append(change["new"]), names="value")
+    control(panel, "accelerator").value = "A100-80GB"
+    assert len(texts) == 1 and "bf16 TFLOP/s" in texts[0] and "fp64" not in texts[0]
 
 
 def test_memory_calculator() -> None:

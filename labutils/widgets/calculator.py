@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
@@ -61,22 +62,38 @@ class Calculator:
     """Controls wired to a pure ``render``; lay out ``controls``, ``text`` and ``image`` freely.
 
     ``image`` is None for a text-only calculator. :meth:`refresh` re-renders from the current
-    values; every control's ``value`` change calls it.
+    values; every control's ``value`` change calls it. A setting already shown is not drawn
+    again, and :meth:`hold` draws once after several controls change together.
     """
 
     controls: Mapping[str, widgets.ValueWidget]
     render: Render
     text: widgets.HTML
     image: widgets.Image | None
+    _state: dict = field(default_factory=lambda: {"held": 0, "shown": None}, repr=False)
 
     def values(self) -> dict[str, object]:
         """The current value of every control, by the name it was given."""
         return {name: control.value for name, control in self.controls.items()}
 
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Change several controls inside ``with calc.hold():``; one render follows."""
+        self._state["held"] += 1
+        try:
+            yield
+        finally:
+            self._state["held"] -= 1
+            self.refresh()
+
     def refresh(self, *_: object) -> None:
         """Render the current values into ``text`` (and ``image``); errors become red text."""
+        values = self.values()
+        if self._state["held"] or values == self._state["shown"]:
+            return
+        self._state["shown"] = values
         try:
-            body, fig = self.render(self.values())
+            body, fig = self.render(values)
         except (ValueError, TypeError) as err:  # labutils' argument checks
             self.text.value = error_html(err)
             if self.image is not None:

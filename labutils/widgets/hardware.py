@@ -66,9 +66,12 @@ def hardware_explorer(default: str = "H100-SXM", dtype: str = "bf16") -> widgets
         dtypes = hardware.get(change["new"]).dtypes
         keep = dtype_box.value if dtype_box.value in dtypes else (
             "bf16" if "bf16" in dtypes else dtypes[-1])
-        dtype_box.options = dtypes  # may reset the value to the first option ...
-        dtype_box.value = keep  # ... so set the one to keep afterwards
+        # New options reset the selection to the first one: hold the re-render until the kept
+        # dtype is back, and send the list and the choice to the page as one message.
+        with calc.hold(), dtype_box.hold_sync():
+            dtype_box.options = dtypes
+            dtype_box.value = keep
 
-    device.observe(follow_device, names="value")  # before the calculator's re-render
+    device.observe(follow_device, names="value")  # runs before the calculator's re-render
     calc = calculator({"device": device, "dtype": dtype_box}, render)
     return widgets.VBox([widgets.HBox([device, dtype_box]), calc.text, calc.image])
