@@ -169,7 +169,8 @@ def _open(browser: object, lab: Lab, name: str) -> object:
 
 
 def _run(page: object, cells: list[int] | None) -> None:
-    """Run all cells (``None``, as the Run menu's "Run All Cells") or the listed cell indices."""
+    """Run all cells (``None``, as the Run menu's "Run All Cells") or the listed cell indices;
+    returns when they have run (the notebook commands resolve then)."""
     page.evaluate("""async cells => {
         const app = window.jupyterapp, nb = app.shell.currentWidget;
         if (cells === null) { await app.commands.execute('notebook:run-all-cells'); return; }
@@ -194,7 +195,7 @@ def _calculator(page: object, label: str) -> object:
     """The output area holding the calculator with a control labelled ``label``."""
     out = page.locator(".jp-OutputArea-output").filter(
         has=page.locator("label.widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
-    out.first.locator("img.widget-image").wait_for(state="attached")
+    out.first.locator("img").last.wait_for(state="attached", timeout=CHANGE_TIMEOUT_MS)
     out.first.scroll_into_view_if_needed()
     return out.first
 
@@ -214,26 +215,27 @@ def control_value(calc: object, label: str) -> str:
 
 
 def _changed(calc: object, old_src: str, needle: str) -> tuple[str, dict]:
-    """Wait for a new figure and for ``needle`` in the text; return the text and pixel stats.
-    (The calculators send the text of a setting before its figure.)"""
-    img = calc.locator("img.widget-image")
+    """Wait for a new figure (the calculator's last ``<img>``) and for ``needle`` in its text;
+    return the calculator's text and the figure's pixel stats. The page is queried afresh on
+    every poll, so a figure drawn some other way (say, into an Output widget) is judged too."""
     try:
         calc.page.wait_for_function(
-            """([img, old, text, needle]) => img.src !== old && img.complete
-                                              && img.naturalWidth > 0
-                                              && text.textContent.includes(needle)""",
-            arg=[img.element_handle(), old_src,
-                 calc.locator(".widget-html-content").last.element_handle(), needle],
-            timeout=CHANGE_TIMEOUT_MS)
+            """([out, old, needle]) => {
+                 const imgs = out.querySelectorAll('img'), img = imgs[imgs.length - 1];
+                 return img && img.src !== old && img.complete && img.naturalWidth > 0
+                        && out.textContent.includes(needle); }""",
+            arg=[calc.element_handle(), old_src, needle], timeout=CHANGE_TIMEOUT_MS)
     except sync_api.TimeoutError:
         SHOTS.mkdir(parents=True, exist_ok=True)
         calc.page.screenshot(path=str(SHOTS / "failed-change.png"))
         pytest.fail(f"no new figure with {needle!r} in the text after {CHANGE_TIMEOUT_MS} ms "
-                    f"(screenshot {SHOTS / 'failed-change.png'}); image src {old_src!r} -> "
-                    f"{img.get_attribute('src')!r}; text: "
-                    f"{calc.locator('.widget-html-content').last.inner_text()!r}")
+                    f"(screenshot {SHOTS / 'failed-change.png'}); text: {calc.inner_text()!r}")
     calc.scroll_into_view_if_needed()  # the notebook skips rendering cells out of view
-    return calc.locator(".widget-html-content").last.inner_text(), img.evaluate(PIXEL_STATS_JS)
+    return calc.inner_text(), calc.locator("img").last.evaluate(PIXEL_STATS_JS)
+
+
+def _figure_src(calc: object) -> str:
+    return calc.locator("img").last.get_attribute("src")
 
 
 def _assert_real_figure(stats: dict) -> None:
@@ -268,9 +270,9 @@ def test_hardware_explorer_in_lab(lab: Lab, browser: object) -> None:
 
     page = _open(browser, lab, "00_introduction.ipynb")
     _run(page, None)
-    calc = _calculator(page, "accelerator")
     _wait_done(page)
-    old = calc.locator("img.widget-image").get_attribute("src")
+    calc = _calculator(page, "accelerator")
+    old = _figure_src(calc)
     _select(calc, "accelerator", "A100-80GB")
     text, stats = _changed(calc, old, "A100-80GB")
     assert control_value(calc, "dtype") == "bf16"
@@ -278,42 +280,47 @@ def test_hardware_explorer_in_lab(lab: Lab, browser: object) -> None:
         shown = format(value, ",.1f") if isinstance(value, float) else str(value)
         assert re.search(rf"{re.escape(quantity)}\s+{re.escape(shown)}", text), (quantity, text)
     _assert_real_figure(stats)
+    assert page.get_by_text("official Jupyter news").count() == 0, "the news prompt is on"
     _shoot(page, calc, "00_hardware_explorer")
     page.close()
 
 
+def _llama_7b_total_gb(dp: int) -> float:
+    """labutils.memory's bytes per device (in GB) for the calculator's defaults at ``dp``."""
+    from labutils.memory import device_memory_breakdown
+    from labutils.model import count_params, preset
+
+    cfg = preset("llama-7b")
+    b = device_memory_breakdown(count_params(cfg), n_layers=cfg.n_layers, d_model=cfg.d_model,
+                                n_heads=cfg.n_heads, seq_len=2048, micro_batch=1,
+                                recipe="mixed_adam", zero_stage=1, dp=dp, tp=1, pp=1,
+                                sequence_parallel=False, recompute="selective")
+    return b["total"] / 1e9
+
+
 def test_memory_calculator_in_lab(lab: Lab, browser: object) -> None:
     """Chapter 4's imports and its calculator cell, then DP 8 → 64: the verdict line is
-    labutils.memory's number and the stacked bar is a real figure."""
-    from labutils.memory import device_memory_breakdown
+    labutils.memory's number and the stacked bar is a real figure; then quick double changes."""
     from labutils.model import count_params, preset
 
     page = _open(browser, lab, "04_memory.ipynb")
     # The whole chapter takes about a minute on idle cores: run its imports and the calculator.
     _run(page, _code_cells_with("04_memory.ipynb", "from labutils.widgets.memory import",
                                 "memory_calculator("))
-    calc = _calculator(page, "DP")
     _wait_done(page)
-    old = calc.locator("img.widget-image").get_attribute("src")
+    calc = _calculator(page, "DP")
+    old = _figure_src(calc)
     _select(calc, "DP", "64")
     cfg = preset("llama-7b")
-    b = device_memory_breakdown(count_params(cfg), n_layers=cfg.n_layers, d_model=cfg.d_model,
-                                n_heads=cfg.n_heads, seq_len=2048, micro_batch=1,
-                                recipe="mixed_adam", zero_stage=1, dp=64, tp=1, pp=1,
-                                sequence_parallel=False, recompute="selective")
-    expected = f"{b['total'] / 1e9:.1f} GB per device"
+    expected = f"{_llama_7b_total_gb(64):.1f} GB per device"
     text, stats = _changed(calc, old, expected)
-    assert text.startswith(f"{cfg.name or 'llama-7b'} ({count_params(cfg) / 1e9:.2f}B parameters)")
+    assert f"{cfg.name or 'llama-7b'} ({count_params(cfg) / 1e9:.2f}B parameters): {expected}" in text
     _assert_real_figure(stats)
-    for _ in range(3):  # change again, quickly: every figure must still be whole
-        old = calc.locator("img.widget-image").get_attribute("src")
+    for dp in (16, 32, 128):  # two changes in a row, the second before the first has drawn
+        old = _figure_src(calc)
         _select(calc, "DP", "8")
-        _select(calc, "DP", "16")
-        b16 = device_memory_breakdown(count_params(cfg), n_layers=cfg.n_layers,
-                                      d_model=cfg.d_model, n_heads=cfg.n_heads, seq_len=2048,
-                                      micro_batch=1, recipe="mixed_adam", zero_stage=1, dp=16,
-                                      tp=1, pp=1, sequence_parallel=False, recompute="selective")
-        _, stats = _changed(calc, old, f"{b16['total'] / 1e9:.1f} GB per device")
+        _select(calc, "DP", str(dp))
+        _, stats = _changed(calc, old, f"{_llama_7b_total_gb(dp):.1f} GB per device")
         _assert_real_figure(stats)
     _shoot(page, calc, "04_memory_calculator")
     page.close()
