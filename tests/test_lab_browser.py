@@ -221,6 +221,7 @@ def _changed(calc: object, old_src: str, needle: str) -> tuple[str, dict]:
     try:
         calc.page.wait_for_function(
             """([out, old, needle]) => {
+                 out.scrollIntoView({block: 'nearest'});  // windowed notebook: keep it drawn
                  const imgs = out.querySelectorAll('img'), img = imgs[imgs.length - 1];
                  return img && img.src !== old && img.complete && img.naturalWidth > 0
                         && out.textContent.includes(needle); }""",
