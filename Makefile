@@ -84,8 +84,15 @@ gpu: install
 	$(PY) -m pytest tests -m gpu -p no:cacheprovider
 	$(PY) -m labutils.gpu.bench --all --out labutils/data/gpu/
 
-lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+# JupyterLab asks "Would you like to get notified about official Jupyter news?" on first start;
+# answer "no" once in the repo's own settings (a later choice in Settings is kept), and fetch none.
+LAB_NOTIFICATION := $(JUPYTER_CONFIG_DIR)/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings
+$(LAB_NOTIFICATION):
+	mkdir -p $(dir $@)
+	echo '{"fetchNews": "false", "checkForUpdates": false}' > $@
+
+lab: install $(LAB_NOTIFICATION)
+	$(VENV)/bin/jupyter lab --LabApp.news_url=None notebooks/
 
 exercises: install
 	$(PY) exercises/tools/release.py
