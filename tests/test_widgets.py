@@ -111,6 +111,17 @@ def test_error_text_is_escaped() -> None:
     assert calc.image is None and "&lt;b&gt;an int&lt;/b&gt;" in calc.text.value
 
 
+def test_figures_show_themselves_in_a_notebook_without_pyplot() -> None:
+    """``display(fig)`` of a calculator figure gives a PNG (IPython's own formatter, no inline
+    backend): chapters show ``roofline_figure(...)`` that way."""
+    from IPython.core.formatters import DisplayFormatter
+
+    from labutils.widgets.hardware import roofline_figure
+
+    data, _ = DisplayFormatter().format(roofline_figure(["H100-SXM", "A100-80GB"], "bf16"))
+    assert_real_png(data["image/png"])
+
+
 def test_no_pyplot_and_no_output_widget_in_labutils_widgets() -> None:
     banned = re.compile(r"matplotlib\.pyplot|from matplotlib import pyplot|\bplt\.|"
                         r"\bOutput\(|clear_output|IPython\.display")

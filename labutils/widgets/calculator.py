@@ -39,6 +39,15 @@ def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
     return buf.getvalue()
 
 
+class NotebookFigure(Figure):
+    """A :class:`~matplotlib.figure.Figure` that shows itself as a PNG in a notebook
+    (``display(fig)``, or ``fig`` as a cell's last expression) without pyplot; pyplot's ``show``
+    does not know it."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
 def error_html(err: Exception) -> str:
     """A red, HTML-escaped message for a rejected setting."""
     return f"<span style='{ERROR_STYLE}'>{html.escape(str(err))}</span>"

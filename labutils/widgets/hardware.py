@@ -13,16 +13,16 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from labutils import hardware
-from labutils.widgets.calculator import calculator, html_table
+from labutils.widgets.calculator import NotebookFigure, calculator, html_table
 
 
 def roofline_figure(names: list[str], dtype: str = "bf16") -> Figure:
     """Log-log roofline (attainable FLOP/s against FLOPs per byte) for each named part.
 
-    A plain :class:`~matplotlib.figure.Figure`, not a pyplot one: show it with
-    ``display(fig)`` (or as a cell's last expression), not ``plt.show()``."""
+    Not a pyplot figure: show it with ``display(fig)`` (or as a cell's last expression), not
+    pyplot's ``show``."""
     intensity = np.logspace(-1, 4, 200)  # FLOPs per byte
-    fig = Figure(figsize=(7, 4))
+    fig = NotebookFigure(figsize=(7, 4))
     ax = fig.subplots()
     for name in names:
         spec = hardware.get(name)

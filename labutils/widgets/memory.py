@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from labutils import hardware
 from labutils.memory import RECIPES, device_memory_breakdown
 from labutils.model import PRESETS, count_params, preset
-from labutils.widgets.calculator import calculator
+from labutils.widgets.calculator import NotebookFigure, calculator
 
 PARTS = ("params", "grads", "optimizer", "activations")
 COLORS = {"params": "tab:blue", "grads": "tab:orange", "optimizer": "tab:green",
@@ -25,7 +25,7 @@ def memory_figure(breakdown: dict[str, int], gpu: str, title: str = "") -> Figur
     """One stacked bar (GB = 1e9 bytes per device) against the line of ``gpu``'s usable memory
     (``labutils.hardware``'s ``memory_bytes``, labelled in GB and GiB)."""
     spec = hardware.get(gpu)
-    fig = Figure(figsize=(5, 4))
+    fig = NotebookFigure(figsize=(5, 4))
     ax = fig.subplots()
     bottom = 0.0
     for part in PARTS:

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from labutils.mup import OptimizerHyperparams, hyperparam_table, mup, sp, table_rows
-from labutils.widgets.calculator import calculator, figure_png
+from labutils.widgets.calculator import NotebookFigure, calculator, figure_png
 
 
 def html_table(rows: list[dict[str, str]]) -> str:
@@ -31,7 +31,7 @@ def lr_by_width_figure(base_width: int, base_head_dim: int, n_layers: int,
     against target width under muP, with SP's single flat value for every layer, and the
     chosen target width marked."""
     widths = np.unique(np.geomspace(base_width, max(max_width, 2 * base_width), 24).astype(int))
-    fig = Figure(figsize=(9, 3.2))
+    fig = NotebookFigure(figsize=(9, 3.2))
     ax_lr, ax_std = fig.subplots(1, 2)
     muP = [hyperparam_table(mup(base_width, base_head_dim, zero_init=False), int(wd), n_layers, opt)
            for wd in widths]

@@ -12,7 +12,7 @@ import ipywidgets as w
 from matplotlib.figure import Figure
 
 from labutils.parallel import pipeline_schedule as S
-from labutils.widgets.calculator import calculator
+from labutils.widgets.calculator import NotebookFigure, calculator
 
 
 def explain(name: str, p: int, m: int, v: int, t_b_over_t_f: float = 2.0,
@@ -50,7 +50,7 @@ def render(values: dict[str, object]) -> tuple[str, Figure]:
     raises labutils' ValueError, which the calculator shows in red)."""
     r, text = explain(values["name"], values["p"], values["m"], values["v"], values["ratio"],
                       values["p2p"])
-    fig = Figure(figsize=(8, 0.45 * values["p"] + 1.2))
+    fig = NotebookFigure(figsize=(8, 0.45 * values["p"] + 1.2))
     S.plot_schedule(r.events, fig.subplots(), labels=len(r.events) <= 400)
     fig.tight_layout()
     return text, fig

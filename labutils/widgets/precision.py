@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from labutils import precision as P
 from labutils.quantization import absmax_quantize
-from labutils.widgets.calculator import calculator
+from labutils.widgets.calculator import NotebookFigure, calculator
 
 
 def describe_value(value: float, fmt: str) -> dict[str, object]:
@@ -57,7 +57,7 @@ def render(values: dict[str, object]) -> tuple[str, Figure]:
         f"code {int(qt.q[0])}, step {2 * int8_bound:.3g}, error {int8_err:.3g} "
         f"(bound step/2 = {int8_bound:.3g})"
     )
-    fig = Figure(figsize=(8, 1.0))
+    fig = NotebookFigure(figsize=(8, 1.0))
     ax = fig.subplots()
     P.plot_layout(ax, f, value)
     ax.set_xlim(-9, 33)

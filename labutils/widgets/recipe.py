@@ -17,7 +17,7 @@ from labutils.data_quality import (FINEWEB_BANDS, FINEWEB_ROWS, lsh_candidate_pr
                                    lsh_threshold)
 from labutils.schedules import COOLDOWNS, KINDS, schedule_curve
 from labutils.validate import fraction, integer
-from labutils.widgets.calculator import calculator
+from labutils.widgets.calculator import NotebookFigure, calculator
 
 
 def plot_schedule(ax: Axes, kind: str, total_steps: int, warmup_frac: float,
@@ -48,7 +48,7 @@ def plot_s_curve(ax: Axes, bands: int, rows: int) -> None:
 
 def render(values: dict[str, object]) -> tuple[str, Figure]:
     """The schedule and the S-curve side by side, and one line naming the LSH threshold."""
-    fig = Figure(figsize=(10, 3.4))
+    fig = NotebookFigure(figsize=(10, 3.4))
     a1, a2 = fig.subplots(1, 2)
     plot_schedule(a1, values["kind"], values["steps"], values["warm"], values["decay"],
                   values["floor"], values["cool"])

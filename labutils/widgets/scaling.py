@@ -21,7 +21,7 @@ from labutils.scaling import (
     kaplan_compute_optimal,
     to_pf_days,
 )
-from labutils.widgets.calculator import calculator
+from labutils.widgets.calculator import NotebookFigure, calculator
 
 
 def explorer_summary(law: ChinchillaLaw, compute_flops: float) -> list[tuple[str, str]]:
@@ -44,7 +44,7 @@ def plot_iso_loss(law: ChinchillaLaw, compute_flops: float, ax: Axes | None = No
     """Iso-loss contours of ``law`` in the (N, D) plane, the line C = 6ND and its optimum
     (on a new :class:`~matplotlib.figure.Figure` when ``ax`` is None; ``ax.figure`` is it)."""
     if ax is None:
-        ax = Figure(figsize=(7, 4)).subplots()
+        ax = NotebookFigure(figsize=(7, 4)).subplots()
     n_opt, d_opt = law.compute_optimal(compute_flops)
     n = np.logspace(np.log10(n_opt) - 2.5, np.log10(n_opt) + 2.5, 120)
     d = np.logspace(np.log10(d_opt) - 2.5, np.log10(d_opt) + 2.5, 120)
