@@ -182,13 +182,21 @@ def _run(page: object, cells: list[int] | None) -> None:
 
 
 def _wait_done(page: object) -> None:
-    """Wait until no cell is queued or running, and fail on the first error output."""
+    """Wait until no cell is queued or running, then fail on any error output of the notebook
+    (read from the notebook's model, so cells scrolled out of view count too)."""
     page.wait_for_function("""() => ![...document.querySelectorAll('.jp-InputPrompt')]
                               .some(e => e.textContent.includes('*'))""")
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                          ", .jp-OutputArea-output .ansi-red-fg")
-    tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
-    assert not tracebacks, tracebacks[0][-2000:]
+    errors = page.evaluate("""() => {
+        const errs = [];
+        for (const cell of window.jupyterapp.shell.currentWidget.content.model.cells) {
+            if (cell.type !== 'code') continue;
+            for (let i = 0; i < cell.outputs.length; i++) {
+                const o = cell.outputs.get(i).toJSON();
+                if (o.output_type === 'error') errs.push(`${o.ename}: ${o.evalue}`);
+            }
+        }
+        return errs; }""")
+    assert not errors, errors
 
 
 def _calculator(page: object, label: str) -> object:
