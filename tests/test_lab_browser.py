@@ -118,6 +118,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with a random token, throwaway config, settings and workspaces,
     the "Jupyter news" prompt off; stopped by its PID afterwards."""
     tmp = tmp_path_factory.mktemp("lab")
+    # The server works on a copy: JupyterLab saves notebooks (with their outputs) as it runs them,
+    # and the repository's notebooks are committed without outputs.
+    root = tmp / "notebooks"
+    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     settings = tmp / "settings"
     (settings / NOTIFICATION_SETTINGS[0]).mkdir(parents=True)
     (settings / NOTIFICATION_SETTINGS[0] / NOTIFICATION_SETTINGS[1]).write_text(
@@ -130,7 +134,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     log = tmp / "lab.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={NOTEBOOKS}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            "--ServerApp.allow_root=True", "--LabApp.news_url=None",
            "--LabApp.expose_app_in_browser=True"]
     with log.open("w") as out:
