@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,18 @@ def test_notebooks_are_in_the_course_map_and_the_toc() -> None:
     for entry in toc:
         if entry.startswith("notebooks/"):
             assert (REPO / f"{entry}.ipynb").exists(), f"book/_toc.yml lists missing {entry}"
+
+
+# A code cell in the book's column holds about 92 characters at its font (measured in Chromium:
+# 780 px of <pre> at 8.4 px per character), so the formatter's line length is 88.
+CODE_LINE_LENGTH = 88
+
+
+def test_code_cells_are_formatted_to_the_column() -> None:
+    """`ruff format` at the column's width leaves every notebook unchanged (run it to fix)."""
+    cmd = [sys.executable, "-m", "ruff", "format", "--isolated", f"--line-length={CODE_LINE_LENGTH}",
+           "--check", str(REPO / "notebooks")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (
+        f"code cells need formatting; run `.venv/bin/ruff format --isolated "
+        f"--line-length={CODE_LINE_LENGTH} notebooks/`:\n{done.stdout}{done.stderr}")
