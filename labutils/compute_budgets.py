@@ -21,7 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from labutils.flops import training_flops
-from labutils.scaling import BESIROGLU_2024, HOFFMANN_2022, LECTURE_RULE, to_pf_days
+from labutils.scaling import (
+    BESIROGLU_2024, GPT3_175B_PF_DAYS, GPT3_175B_TABLE_D1_PARAMS, HOFFMANN_2022, LECTURE_RULE,
+    to_pf_days,
+)
 from labutils.scaling.law import ChinchillaLaw
 from labutils.validate import fraction, positive
 
@@ -65,7 +68,9 @@ TABLE_D1 = (
     + _rows("RoBERTa-", 1.0, 2000, (("Base", 125, 17.4), ("Large", 355, 49.3)))
     + _rows("GPT-3 ", 1.0, 300, (("Small", 125, 2.60), ("Medium", 356, 7.42), ("Large", 760, 15.8),
                                  ("XL", 1320, 27.5), ("2.7B", 2650, 55.2), ("6.7B", 6660, 139),
-                                 ("13B", 12850, 268), ("175B", 174600, 3640)))
+                                 ("13B", 12850, 268),
+                                 # the 175B row is the one labutils.scaling already holds
+                                 ("175B", GPT3_175B_TABLE_D1_PARAMS / 1e6, GPT3_175B_PF_DAYS)))
 )
 
 
