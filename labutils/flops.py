@@ -39,6 +39,11 @@ from labutils.tables import markdown_table
 from labutils.validate import integer, non_negative, positive, positive_int
 
 FLOPS_PER_MAC = 2  # one multiply + one add
+#: The backward pass of a matmul costs twice its forward: ∂L/∂W and ∂L/∂X are each a matmul as
+#: large as the forward (Lecture 0, *Large Scale Pretrain Overview*, "Recall the Linear Layer
+#: Computation": the backward computes X^T·∂L/∂Y and ∂L/∂Y·W^T). Every "backward = 2× forward"
+#: in labutils reads this constant.
+BACKWARD_TO_FORWARD_FLOPS = 2
 
 
 def _check_cfg(cfg: object) -> TransformerConfig:
@@ -79,13 +84,13 @@ def linear_backward_flops(n_rows: int, d_in: int, d_out: int, *, input_grad: boo
     fwd = linear_forward_flops(n_rows, d_in, d_out)
     if not isinstance(input_grad, bool):
         raise TypeError(f"input_grad must be a bool, got {input_grad!r}")
-    return 2 * fwd if input_grad else fwd
+    return BACKWARD_TO_FORWARD_FLOPS * fwd if input_grad else fwd
 
 
 def training_multiplier() -> int:
-    """Forward + backward = 1 + 2 = 3 forwards, so training costs 3·2 = 6 FLOPs per parameter per
-    token, the "6" of C ≈ 6ND."""
-    return 3
+    """Forward + backward = 1 + 2 = 3 forwards (:data:`BACKWARD_TO_FORWARD_FLOPS`), so training
+    costs 3·2 = 6 FLOPs per parameter per token, the "6" of C ≈ 6ND."""
+    return 1 + BACKWARD_TO_FORWARD_FLOPS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from labutils.validate import positive
+from labutils.course import L1, LECTURE_TITLES
+from labutils.validate import non_negative, positive, positive_int
 
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 GiB = 2**30
@@ -301,3 +302,72 @@ def spec_for_device(device_name: str) -> AcceleratorSpec:
         "from labutils.measure, or datasheet_peak('<spec name>') for a part listed in "
         "labutils.hardware.names()"
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Links between GPUs: one model for the planner and every cost model
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    """A network link as the α–β model sees it.
+
+    ``bandwidth_bytes_per_s`` is the bandwidth a ring step gets (β = 1 / bandwidth);
+    ``latency_s`` is α, the fixed cost of one message.
+    """
+
+    name: str
+    bandwidth_bytes_per_s: float  # bytes/s, GB = 1e9
+    latency_s: float  # seconds per message (α)
+    source: str
+
+    def __post_init__(self) -> None:
+        positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
+        non_negative("latency_s", self.latency_s)
+
+    @property
+    def beta_s_per_byte(self) -> float:
+        """β in seconds per byte."""
+        return 1.0 / self.bandwidth_bytes_per_s
+
+
+_LECTURE_LINKS = f"{LECTURE_TITLES[L1]}, slide 'Training: Going beyond 1 node'"
+_LATENCY_NOTE = ("latency is an assumed order of magnitude (the lecture gives none); it only "
+                 "matters for small messages")
+NVSWITCH = Link("NVSwitch (inside a node)", 900e9, 5e-6,
+                f"{_LECTURE_LINKS}: 'NVSwitch: 900 GB/s' (NVIDIA's figure is the bidirectional "
+                f"total per H100, i.e. 450 GB/s each way); {_LATENCY_NOTE}")
+INFINIBAND = Link("InfiniBand (between nodes)", 50e9, 10e-6,
+                  f"{_LECTURE_LINKS}: 'Infiniband: 50 GB/s' (400 Gb/s NDR, per direction); "
+                  f"{_LATENCY_NOTE}")
+NVSWITCH_PER_DIRECTION = Link(
+    "NVSwitch, one direction", 450e9, 5e-6,
+    "NVIDIA H100 datasheet: NVLink 900 GB/s is the bidirectional total (18 links x 50 GB/s), "
+    f"450 GB/s each way; {_LATENCY_NOTE}")
+LINKS: dict[str, Link] = {"nvswitch": NVSWITCH, "infiniband": INFINIBAND}  # the lecture's two
+GPUS_PER_NODE = 8  # an HGX/DGX node: 8 GPUs on one NVSwitch
+GPUS_PER_NODE_SOURCE = (f"{_LECTURE_LINKS}: 'Node: 4-8 GPUs'; NVIDIA DGX A100 and DGX H100 "
+                        "datasheets: 8 GPUs per system")
+
+
+def check_link(name: str, value: object) -> Link:
+    """``value`` if it is a :class:`Link`, else a TypeError naming ``name``."""
+    if not isinstance(value, Link):
+        raise TypeError(f"{name} must be a labutils.hardware.Link (e.g. NVSWITCH, INFINIBAND), "
+                        f"got {value!r}")
+    return value
+
+
+def link_for(group_span: int, gpus_per_node: int = GPUS_PER_NODE, intra: Link = NVSWITCH,
+             inter: Link = INFINIBAND) -> Link:
+    """The slowest link a group of GPUs crosses: ``intra`` (NVSwitch) when the group is laid out
+    within ``group_span`` ≤ ``gpus_per_node`` consecutive GPUs, else ``inter`` (InfiniBand).
+
+    ``group_span`` is how many consecutive ranks the group's members lie within (a TP group of
+    t: t; a DP group outermost: all GPUs), not its size.
+    """
+    span = positive_int("group_span", group_span)
+    per_node = positive_int("gpus_per_node", gpus_per_node)
+    intra, inter = check_link("intra", intra), check_link("inter", inter)
+    return intra if span <= per_node else inter

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field, replace
 
 from labutils import hardware
 from labutils.activations import RECOMPUTE, recompute_flops_overhead
-from labutils.flops import attention_flops_per_token, training_flops
+from labutils.flops import attention_flops_per_token, training_flops, training_multiplier
 from labutils.memory import check_zero_stage, device_memory_breakdown, zero_comm_volume
 from labutils.model import TransformerConfig, count_params
-from labutils.parallel.collectives import INFINIBAND, NVSWITCH, Link
 from labutils.parallel.context_parallel import ring_step
 from labutils.parallel.dp_scaling import gradient_all_reduce_time_s
 from labutils.parallel.pipeline_schedule import p2p_bytes_per_message, pipeline_step_time_s
@@ -48,7 +47,6 @@ HEAD_DIM = 128  # features per head (GPT-3 175B, LLaMA, Llama 3 all use 128)
 WIDTH_MULTIPLE = 1024  # d_model is a multiple of this: 8 heads of 128, so TP <= 8 divides the heads
 LAYER_MULTIPLE = 4  # n_layers is a multiple of this, so PP of 2 or 4 divides the layers
 ASPECT_RATIO = 128  # d_model / n_layers of the shape we pick (see shape_for_params)
-BACKWARD_OVER_FORWARD = 2.0  # backward ≈ 2 × forward FLOPs (4N vs 2N per token)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -173,7 +171,7 @@ class Goal:
     compute_flops: float
     accelerator: str = "H100-SXM"
     n_gpus: int = 1024
-    gpus_per_node: int = 8
+    gpus_per_node: int = hardware.GPUS_PER_NODE
     seq_len: int = 4096
     global_batch_tokens: int = 4096 * 1024  # 4M tokens
     usd_per_gpu_hour: float = 2.0
@@ -184,8 +182,8 @@ class Goal:
     memory_usable: float = 0.9
     vocab_size: int = 32_000
     dtype: str = "bf16"
-    intra_link: Link = NVSWITCH
-    inter_link: Link = INFINIBAND
+    intra_link: hardware.Link = hardware.NVSWITCH
+    inter_link: hardware.Link = hardware.INFINIBAND
 
     def __post_init__(self) -> None:
         positive("compute_flops", self.compute_flops)
@@ -208,9 +206,8 @@ class Goal:
             if fraction(name, getattr(self, name)) == 0:
                 raise ValueError(f"{name} must be in (0, 1], got 0")
         positive_int("vocab_size", self.vocab_size)
-        for name in ("intra_link", "inter_link"):
-            if not isinstance(getattr(self, name), Link):
-                raise TypeError(f"{name} must be a Link, got {getattr(self, name)!r}")
+        hardware.check_link("intra_link", self.intra_link)
+        hardware.check_link("inter_link", self.inter_link)
 
     @property
     def spec(self) -> hardware.AcceleratorSpec:
@@ -231,9 +228,10 @@ class Goal:
         """Bytes per GPU the modelled tensors may use: HBM × ``memory_usable``."""
         return self.spec.memory_bytes * self.memory_usable
 
-    def link(self, group_span: int) -> Link:
-        """NVSwitch for a group laid out within ``group_span`` ≤ GPUs per node, else InfiniBand."""
-        return self.intra_link if group_span <= self.gpus_per_node else self.inter_link
+    def link(self, group_span: int) -> hardware.Link:
+        """NVSwitch for a group laid out within ``group_span`` ≤ GPUs per node, else InfiniBand
+        (:func:`labutils.hardware.link_for` with this goal's node size and links)."""
+        return hardware.link_for(group_span, self.gpus_per_node, self.intra_link, self.inter_link)
 
 
 @dataclass(frozen=True)
@@ -433,7 +431,7 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
         cp_micro = layers_per_stage * 3 * (cp - 1) * max(0.0, step.comm_s - step.compute_s)
 
     t_micro = compute_micro + tp_micro + cp_micro
-    t_f = t_micro / (1.0 + BACKWARD_OVER_FORWARD)
+    t_f = t_micro / training_multiplier()  # forward : backward = 1 : 2
     t_b = t_micro - t_f
     t_p2p = 0.0
     if pp > 1:
