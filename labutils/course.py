@@ -58,6 +58,20 @@ LECTURE_TITLES: dict[str, str] = {
     L4: "Lecture 4, *Cheatsheet for How To Scale*",
 }
 
+
+def lecture_cite(lecture: str, where: str = "") -> str:
+    """A plain-text citation of a lecture for source strings shown in outputs, e.g.
+    ``Lecture 0 (Large Scale Pretrain Overview), 'Chinchilla Scaling Law'``: by number and title,
+    never by file name. ``where`` names the slide or section (optional)."""
+    if lecture not in LECTURE_TITLES:
+        raise ValueError(f"lecture must be one of {sorted(LECTURE_TITLES)}, got {lecture!r}")
+    if not isinstance(where, str):
+        raise TypeError(f"where must be a string, got {type(where).__name__}")
+    number, title = LECTURE_TITLES[lecture].split(", ", 1)
+    cite = f"{number} ({title.replace('*', '')})"
+    return f"{cite}, {where}" if where else cite
+
+
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(0, "Introduction", "00_introduction", (), "course map, running on CPU or GPU, hardware"),
     Chapter(1, "Transformer FLOPs and parameters", "01_flops", (L0, L3),

@@ -24,9 +24,10 @@ from numbers import Real
 
 import torch
 
+from labutils.course import L3, lecture_cite
 from labutils.validate import integer, number
 
-LECTURE_FORMATS = "003_f67430602ab4012b.txt ('Quantization: Summary')"
+LECTURE_FORMATS = lecture_cite(L3, "'Quantization: Summary'")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from labutils.scaling.law import ChinchillaLaw
+from labutils.course import L0, L1, L3, lecture_cite
 from labutils.validate import positive
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-LECTURE_000 = "lecture 000_f52c65b7512ce437.txt"
+LECTURE_000 = lecture_cite(L0)
 
 # Hoffmann et al. 2022, Sec. 3.3 and App. D.2 (fitted by Approach 3); also on the slide "Chinchilla
 # Scaling Law" of lecture 000. The paper prints rounded values; its LaTeX source has
@@ -69,7 +70,7 @@ LECTURE_TABLE = (
     ComputeOptimalRow(1.27e26, 1e12, 21.2e12),
     ComputeOptimalRow(1.30e28, 10e12, 216.2e12),
 )
-LECTURE_TABLE_SOURCE = LECTURE_000 + " (slide 'Chinchilla Scaling Law'); Hoffmann et al. 2022, Table 3 (Approach 1)"
+LECTURE_TABLE_SOURCE = lecture_cite(L0, "slide 'Chinchilla Scaling Law'") + "; Hoffmann et al. 2022, Table 3 (Approach 1)"
 # The slide's summary of the table: N_opt ≈ 0.1·C^0.5 and D_opt ≈ 1.7·C^0.5.
 LECTURE_RULE = {"n_coeff": 0.1, "d_coeff": 1.7, "exponent": 0.5}
 
@@ -104,7 +105,7 @@ class TrainedModel:
         return self.tokens / self.n_params
 
 
-LECTURE_003 = "lecture 003_f67430602ab4012b.txt (slide 'Chinchilla scaling laws for model and dataset size')"
+LECTURE_003 = lecture_cite(L3, "slide 'Chinchilla scaling laws for model and dataset size'")
 # Tokens per parameter of well-known models. The first five rows are the lecture's table.
 PUBLISHED_MODELS = (
     TrainedModel("GPT-3", 175e9, 300e9, "Brown et al. 2020, Sec. 2.2 and Table D.1; " + LECTURE_003),
@@ -112,8 +113,9 @@ PUBLISHED_MODELS = (
     TrainedModel("BLOOM", 176e9, 350e9, LECTURE_003 + " (the BLOOM paper, BigScience 2022, reports 366B)"),
     TrainedModel("LLaMA-65B", 65e9, 1.4e12, "Touvron et al. 2023, Table 2; " + LECTURE_003),
     TrainedModel("Chinchilla", 70e9, 1.4e12, "Hoffmann et al. 2022, Table 1; " + LECTURE_003),
-    TrainedModel("Llama 3 8B", 8e9, 15e12, "lecture 001_1699c98f94d8aa9d.txt ('Llama-3 8B trained on "
-                 "15T tokens'); Meta AI 2024, 'Introducing Meta Llama 3' (over 15T tokens)"),
+    TrainedModel("Llama 3 8B", 8e9, 15e12,
+                 lecture_cite(L1, "'Llama-3 8B trained on 15T tokens'")
+                 + "; Meta AI 2024, 'Introducing Meta Llama 3' (over 15T tokens)"),
 )
 
 # Brown et al. 2020, Table D.1 ("Total compute used"), GPT-3 175B row: total training compute in
