@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from labutils.parallel.grid import global_rank
 from labutils.validate import integer, non_negative, positive
 
 # ----------------------------------------------------------------------------------------------
@@ -167,15 +168,21 @@ def _exchange(send: torch.Tensor | None, dst: int, recv: torch.Tensor | None, sr
 # ----------------------------------------------------------------------------------------------
 
 
-def _ring_reduce_scatter_(flat: torch.Tensor, bounds: list[tuple[int, int]]) -> None:
+def _ring(group: dist.ProcessGroup | None) -> tuple[int, int, int, int]:
+    """(rank in ``group``, group size, global rank of the next and of the previous rank)."""
+    rank, p = dist.get_rank(group), dist.get_world_size(group)
+    return rank, p, global_rank(group, (rank + 1) % p), global_rank(group, (rank - 1) % p)
+
+
+def _ring_reduce_scatter_(flat: torch.Tensor, bounds: list[tuple[int, int]],
+                          group: dist.ProcessGroup | None = None) -> None:
     """In place: afterwards ``flat[bounds[rank]]`` holds the sum of that chunk over all ranks.
 
     Step s (0..p-2): send chunk (r-s-1) to the next rank, receive chunk (r-s-2) from the
     previous one and add it. Every chunk travels once round the ring, collecting one addend per
     hop; rank r sends every chunk but its own: n - |c_r| elements.
     """
-    rank, p = dist.get_rank(), dist.get_world_size()
-    nxt, prv = (rank + 1) % p, (rank - 1) % p
+    rank, p, nxt, prv = _ring(group)
     for s in range(p - 1):
         sa, sb = bounds[(rank - s - 1) % p]
         ra, rb = bounds[(rank - s - 2) % p]
@@ -184,22 +191,22 @@ def _ring_reduce_scatter_(flat: torch.Tensor, bounds: list[tuple[int, int]]) -> 
         flat[ra:rb] += buf
 
 
-def _ring_all_gather_(flat: torch.Tensor, bounds: list[tuple[int, int]]) -> None:
+def _ring_all_gather_(flat: torch.Tensor, bounds: list[tuple[int, int]],
+                      group: dist.ProcessGroup | None = None) -> None:
     """In place: rank r starts with chunk r correct and ends with every chunk.
 
     Step s (0..p-2): send chunk (r-s), receive chunk (r-s-1) straight into place. Rank r sends
     every chunk but (r+1)'s: n - |c_{r+1}| elements.
     """
-    rank, p = dist.get_rank(), dist.get_world_size()
-    nxt, prv = (rank + 1) % p, (rank - 1) % p
+    rank, p, nxt, prv = _ring(group)
     for s in range(p - 1):
         sa, sb = bounds[(rank - s) % p]
         ra, rb = bounds[(rank - s - 1) % p]
         _exchange(flat[sa:sb], nxt, flat[ra:rb], prv)
 
 
-def ring_all_reduce(tensor: torch.Tensor) -> None:
-    """Sum ``tensor`` over all ranks of the default group, in place, with send/recv only.
+def ring_all_reduce(tensor: torch.Tensor, group: dist.ProcessGroup | None = None) -> None:
+    """Sum ``tensor`` over the ranks of ``group`` (default: all), in place, with send/recv only.
 
     Reduce-scatter then all-gather round a ring (rank r sends to r+1). Each rank sends
     ``2·n − |c_r| − |c_{r+1}|`` elements, which is ``2·(p−1)/p·n`` when p divides n
@@ -207,44 +214,47 @@ def ring_all_reduce(tensor: torch.Tensor) -> None:
     Every rank must call it with a tensor of the same shape and dtype.
     """
     tensor = _check_tensor(tensor)
-    p = dist.get_world_size()
+    p = dist.get_world_size(group)
     if p == 1:
         return
     flat = tensor.view(-1)  # (n,) view on the same storage: updates land in ``tensor``
     bounds = chunk_bounds(flat.numel(), p)
-    _ring_reduce_scatter_(flat, bounds)
-    _ring_all_gather_(flat, bounds)
+    _ring_reduce_scatter_(flat, bounds, group)
+    _ring_all_gather_(flat, bounds, group)
 
 
-def ring_reduce_scatter(tensor: torch.Tensor) -> torch.Tensor:
-    """Return this rank's chunk (see :func:`chunk_bounds`) of the sum of ``tensor`` over ranks.
+def ring_reduce_scatter(tensor: torch.Tensor,
+                        group: dist.ProcessGroup | None = None) -> torch.Tensor:
+    """Return this rank's chunk (see :func:`chunk_bounds`) of the sum of ``tensor`` over the
+    ranks of ``group`` (default: all).
 
     ``tensor`` (any shape, flattened) is left unchanged; the result is 1-D with
     ``chunk_bounds(n, p)[rank]`` elements. Same shape and dtype on every rank.
     """
     tensor = _check_tensor(tensor)
-    rank, p = dist.get_rank(), dist.get_world_size()
+    rank, p = dist.get_rank(group), dist.get_world_size(group)
     flat = tensor.reshape(-1).clone()  # (n,) working copy
     bounds = chunk_bounds(flat.numel(), p)
     if p > 1:
-        _ring_reduce_scatter_(flat, bounds)
+        _ring_reduce_scatter_(flat, bounds, group)
     a, b = bounds[rank]
     return flat[a:b].clone()
 
 
-def ring_all_gather(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate every rank's ``tensor`` (flattened, rank order) with send/recv round a ring.
+def ring_all_gather(tensor: torch.Tensor, group: dist.ProcessGroup | None = None) -> torch.Tensor:
+    """Concatenate the ``tensor`` of every rank of ``group`` (default: all; flattened, in group
+    rank order) with send/recv round a ring.
 
     All ranks must pass tensors with the same number of elements and dtype; returns a 1-D
     tensor of ``p · n`` elements.
     """
     tensor = _check_tensor(tensor)
-    rank, p = dist.get_rank(), dist.get_world_size()
+    rank, p = dist.get_rank(group), dist.get_world_size(group)
     n = tensor.numel()
     out = torch.empty(p * n, dtype=tensor.dtype, device=tensor.device)  # (p·n,)
     out[rank * n:(rank + 1) * n] = tensor.reshape(-1)
     if p > 1:
-        _ring_all_gather_(out, [(i * n, (i + 1) * n) for i in range(p)])
+        _ring_all_gather_(out, [(i * n, (i + 1) * n) for i in range(p)], group)
     return out
 
 

@@ -26,58 +26,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
 from labutils.model import TransformerConfig
-from labutils.nn import GPT
+from labutils.parallel.grid import global_rank
+from labutils.parallel.harness import (Event, EventLog, batch_shard, build_model, make_batch,
+                                       max_grad_difference, reference_gradients)
 
 VARIANTS = ("naive", "bucketed", "overlapped", "accumulate", "torch")
 DEFAULT_BUCKET_BYTES = 25 * 2**20  # torch DDP's default bucket_cap_mb=25 (MiB)
-
-
-# ----------------------------------------------------------------------------------------------
-# Event log
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    """One span on one rank: ``kind`` is "compute" or "comm"; times are perf_counter seconds."""
-
-    rank: int
-    kind: str
-    name: str
-    start_s: float
-    end_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-
-class EventLog:
-    """Collects :class:`Event` spans on this rank (disabled logs record nothing)."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.events: list[Event] = []
-        self.rank = dist.get_rank() if dist.is_initialized() else 0
-
-    def add(self, kind: str, name: str, start_s: float, end_s: float) -> None:
-        if self.enabled:
-            self.events.append(Event(self.rank, kind, name, start_s, end_s))
-
-    @contextmanager
-    def span(self, kind: str, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(kind, name, t0, time.perf_counter())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,11 +60,13 @@ def _check_bucket_bytes(bucket_bytes: object) -> int:
     return bucket_bytes
 
 
-def broadcast_parameters(module: nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s parameters and buffers to every rank (as torch DDP does at wrap time)."""
+def broadcast_parameters(module: nn.Module, src: int = 0,
+                         group: dist.ProcessGroup | None = None) -> None:
+    """Copy the parameters and buffers of rank ``src`` of ``group`` (default: the whole world) to
+    every rank of the group, as torch DDP does at wrap time."""
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(t.data, src)
+            dist.broadcast(t.data, global_rank(group, src), group=group)
 
 
 def make_buckets(params: list[nn.Parameter], bucket_bytes: int) -> list[list[nn.Parameter]]:
@@ -142,17 +104,23 @@ def _unflatten_into(flat: torch.Tensor, bucket: list[nn.Parameter]) -> None:
 
 
 class _DDPBase(nn.Module):
-    """Holds the wrapped module, its (deduplicated) parameters and the event log."""
+    """Holds the wrapped module, its (deduplicated) parameters and the event log.
 
-    def __init__(self, module: nn.Module, log: EventLog | None = None) -> None:
+    ``group`` is the data-parallel process group (default: the whole world); under a
+    :class:`labutils.parallel.grid.RankGrid` it is ``grid.group("dp")``.
+    """
+
+    def __init__(self, module: nn.Module, log: EventLog | None = None,
+                 group: dist.ProcessGroup | None = None) -> None:
         super().__init__()
         self.module = _check_module(module)
-        self.world_size = dist.get_world_size()
+        self.group = group
+        self.world_size = dist.get_world_size(group)
         self.log = log if log is not None else EventLog(enabled=False)
         # named_parameters() skips the tied head weight (it *is* tok_emb.weight): one gradient.
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.allreduce_calls = 0  # collectives issued so far (what no_sync saves)
-        broadcast_parameters(module)
+        broadcast_parameters(module, group=group)
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
@@ -170,7 +138,7 @@ class NaiveDDP(_DDPBase):
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             with self.log.span("comm", f"all-reduce param {i}"):
-                dist.all_reduce(p.grad)
+                dist.all_reduce(p.grad, group=self.group)
             self.allreduce_calls += 1
             p.grad /= self.world_size
 
@@ -179,15 +147,15 @@ class BucketedDDP(_DDPBase):
     """Variant 2: after backward, one blocking all-reduce per bucket of ``bucket_bytes``."""
 
     def __init__(self, module: nn.Module, bucket_bytes: int = DEFAULT_BUCKET_BYTES,
-                 log: EventLog | None = None) -> None:
-        super().__init__(module, log)
+                 log: EventLog | None = None, group: dist.ProcessGroup | None = None) -> None:
+        super().__init__(module, log, group)
         self.buckets = make_buckets(self.params, bucket_bytes)
 
     def finish_gradient_synchronization(self) -> None:
         for i, bucket in enumerate(self.buckets):
             with self.log.span("comm", f"all-reduce bucket {i}"):
                 flat = _flat_grads(bucket)
-                dist.all_reduce(flat)
+                dist.all_reduce(flat, group=self.group)
             self.allreduce_calls += 1
             flat /= self.world_size
             _unflatten_into(flat, bucket)
@@ -204,8 +172,8 @@ class OverlappedDDP(_DDPBase):
     """
 
     def __init__(self, module: nn.Module, bucket_bytes: int = DEFAULT_BUCKET_BYTES,
-                 log: EventLog | None = None) -> None:
-        super().__init__(module, log)
+                 log: EventLog | None = None, group: dist.ProcessGroup | None = None) -> None:
+        super().__init__(module, log, group)
         self.buckets = make_buckets(self.params, bucket_bytes)
         self._bucket_of = {id(p): i for i, b in enumerate(self.buckets) for p in b}
         self._sync = True
@@ -238,7 +206,7 @@ class OverlappedDDP(_DDPBase):
     def _launch(self, i: int) -> None:
         flat = _flat_grads(self.buckets[i])
         start = time.perf_counter()
-        work = dist.all_reduce(flat, async_op=True)
+        work = dist.all_reduce(flat, async_op=True, group=self.group)
         self.allreduce_calls += 1
         if self.log.enabled:
             # The future completes on the communication thread when the all-reduce ends: a real
@@ -264,53 +232,6 @@ class OverlappedDDP(_DDPBase):
         for h in self._hooks:
             h.remove()
         self._hooks = []
-
-
-# ----------------------------------------------------------------------------------------------
-# Reproducible model and data
-# ----------------------------------------------------------------------------------------------
-
-
-def build_model(cfg: TransformerConfig, seed: int = 0) -> GPT:
-    """The shared GPT with weights seeded by ``seed`` (fp32, CPU)."""
-    if not isinstance(cfg, TransformerConfig):
-        raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
-    g_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = GPT(cfg)
-    torch.random.set_rng_state(g_state)
-    return model
-
-
-def make_batch(cfg: TransformerConfig, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random token ids and next-token targets, each (batch, seq_len), from ``seed``."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive int (sequences), got {batch!r}")
-    g = torch.Generator().manual_seed(10_000 + seed)
-    tokens = torch.randint(0, cfg.vocab_size, (batch, cfg.seq_len + 1), generator=g)
-    return tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()  # (B, T), (B, T)
-
-
-def reference_gradients(cfg: TransformerConfig, global_batch: int,
-                        seed: int = 0) -> dict[str, torch.Tensor]:
-    """Gradients of the mean loss over the full batch in one process: what DDP must reproduce."""
-    model = build_model(cfg, seed)
-    idx, tgt = make_batch(cfg, global_batch, seed)
-    _, loss = model(idx, tgt)
-    loss.backward()
-    return {n: p.grad.detach().clone() for n, p in model.named_parameters()}
-
-
-def max_grad_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    """Largest absolute element-wise difference between two name→gradient dicts."""
-    if a.keys() != b.keys():
-        raise ValueError(f"gradient dicts hold different parameters: {sorted(a.keys() ^ b.keys())}")
-    return max((a[k] - b[k]).abs().max().item() for k in a)
-
-
-def _shard(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
-    per = t.shape[0] // world
-    return t[rank * per:(rank + 1) * per]  # (B/p, T)
 
 
 def _check_split(global_batch: int, world: int, accum_steps: int) -> None:
@@ -386,7 +307,7 @@ def ddp_gradients_worker(variant: str, cfg: TransformerConfig, global_batch: int
     ddp = wrap(variant, model, bucket_bytes, log)
     idx, tgt = make_batch(cfg, global_batch, seed)
     dist.barrier()
-    loss = _train_step(ddp, variant, _shard(idx, rank, world), _shard(tgt, rank, world),
+    loss = _train_step(ddp, variant, batch_shard(idx, rank, world), batch_shard(tgt, rank, world),
                        accum_steps, log)
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
     return {"grads": grads, "loss": loss, "events": list(log.events),
@@ -443,7 +364,7 @@ def timeline_worker(variant: str, cfg: TransformerConfig, global_batch: int,
     _check_split(global_batch, world, 1)
     model = build_model(cfg, seed)
     idx, tgt = make_batch(cfg, global_batch, seed)
-    idx, tgt = _shard(idx, rank, world), _shard(tgt, rank, world)
+    idx, tgt = batch_shard(idx, rank, world), batch_shard(tgt, rank, world)
     log = EventLog(enabled=True)
     ddp = wrap(variant, model, bucket_bytes, log)
     for _ in range(steps):
@@ -466,7 +387,7 @@ def fail_in_backward_worker(cfg: TransformerConfig, bad_rank: int, global_batch:
             raise RuntimeError(f"deliberate failure in backward on rank {bad_rank}")
         model.norm_f.weight.register_post_accumulate_grad_hook(boom)
     idx, tgt = make_batch(cfg, global_batch)
-    _, loss = ddp(_shard(idx, rank, world), _shard(tgt, rank, world))
+    _, loss = ddp(batch_shard(idx, rank, world), batch_shard(tgt, rank, world))
     loss.backward()
     ddp.finish_gradient_synchronization()
 

@@ -11,12 +11,7 @@ import time
 import torch
 import torch.distributed as dist
 
-
-def rank_device() -> torch.device:
-    """The device this rank's tensors live on: its GPU under NCCL, the CPU under gloo."""
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
+from labutils.parallel.grid import rank_device
 
 
 def whoami() -> tuple[int, int, int]:
@@ -95,3 +90,17 @@ def ring_collectives_check(numel: int = 1001) -> float:
     ring_all_reduce(x)
     errors.append((x - total).abs().max().item())
     return max(errors)
+
+
+def grid_sums_worker(dp: int, pp: int, cp: int, tp: int) -> dict[str, float]:
+    """Build a :class:`labutils.parallel.grid.RankGrid` and, along each axis, all-reduce the
+    global rank: the sum of the ranks of this rank's group, which the test predicts."""
+    from labutils.parallel.grid import AXES, GridShape, RankGrid
+
+    grid = RankGrid(GridShape(dp, pp, cp, tp))
+    out = {}
+    for axis in AXES:
+        x = torch.tensor([float(dist.get_rank())], device=rank_device())
+        dist.all_reduce(x, group=grid.group(axis))
+        out[axis] = x.item()
+    return out

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from labutils.model import TransformerConfig
 from labutils.nn import GPT
-from labutils.parallel.ddp import Event, build_model, make_batch
+from labutils.parallel.grid import global_rank, rank_device
+from labutils.parallel.harness import Event, build_model, make_batch
 from labutils.parallel.pipeline_schedule import KIND, make_schedule
 from labutils.validate import positive_int
 
@@ -91,14 +92,15 @@ def reference_step(cfg: TransformerConfig, m: int, micro_batch: int,
     return total, {n: p.grad.detach().clone() for n, p in model.named_parameters()}
 
 
-def _sync_tied_embedding(model: GPT, stage: PipelineStage, p: int) -> None:
+def _sync_tied_embedding(model: GPT, stage: PipelineStage, p: int,
+                         group: dist.ProcessGroup | None = None) -> None:
     """Sum the tied embedding's two gradient parts (first and last stage) on both of them."""
     if p == 1 or not model.cfg.tied_embeddings or not (stage.first or stage.last):
         return
     w = model.tok_emb.weight
     if w.grad is None:
         w.grad = torch.zeros_like(w)
-    peer = p - 1 if stage.first else 0
+    peer = global_rank(group, p - 1 if stage.first else 0)
     theirs = torch.empty_like(w.grad)
     send = dist.isend(w.grad.clone(), peer, tag=TIED_TAG)
     dist.recv(theirs, peer, tag=TIED_TAG)
@@ -109,7 +111,26 @@ def _sync_tied_embedding(model: GPT, stage: PipelineStage, p: int) -> None:
 
 def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: int,
                     seed: int = 0) -> dict:
-    """One training step of ``schedule`` ("afab" or "1f1b") on this rank's stage.
+    """One training step of ``schedule`` ("afab" or "1f1b"), one stage per rank of the world:
+    the batch ``make_batch(cfg, m · micro_batch, seed)`` cut into ``m`` micro-batches.
+
+    Returns what :func:`run_schedule` returns, with gradients and events on the CPU.
+    """
+    if schedule not in REAL_SCHEDULES:
+        raise ValueError(f"schedule must be one of {REAL_SCHEDULES}, got {schedule!r}")
+    device = rank_device()
+    model = build_model(cfg, seed, device)
+    idx, tgt = make_batch(cfg, m * micro_batch, seed, device)
+    out = run_schedule(model, schedule, idx.chunk(m), tgt.chunk(m))
+    out["grads"] = {n: g.cpu() for n, g in out["grads"].items()}
+    return out
+
+
+def run_schedule(model: GPT, schedule: str, idx: tuple[torch.Tensor, ...],
+                 tgt: tuple[torch.Tensor, ...], group: dist.ProcessGroup | None = None) -> dict:
+    """Run one step of ``schedule`` over the micro-batches ``idx``/``tgt`` (each (b, T)) on this
+    rank's stage of ``model``; the stages are the ranks of ``group`` (the pipeline group of a
+    :class:`labutils.parallel.grid.RankGrid`; default: the whole world), in rank order.
 
     Returns ``{"stage", "grads": name → gradient for this stage's parameters, "loss": mean loss
     over micro-batches (last stage, else None), "executed": [(rank, "F" or "B", micro-batch,
@@ -120,13 +141,13 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
     """
     if schedule not in REAL_SCHEDULES:
         raise ValueError(f"schedule must be one of {REAL_SCHEDULES}, got {schedule!r}")
-    s, p = dist.get_rank(), dist.get_world_size()
-    model = build_model(cfg, seed)
+    m = len(idx)
+    s, p = dist.get_rank(group), dist.get_world_size(group)
+    nxt, prv = global_rank(group, min(s + 1, p - 1)), global_rank(group, max(s - 1, 0))
     stage = PipelineStage(model, s, p)
     ops = make_schedule(schedule, p, m).ops[s]
-    idx, tgt = make_batch(cfg, m * micro_batch, seed)
-    idx, tgt = idx.chunk(m), tgt.chunk(m)
-    shape = (micro_batch, cfg.seq_len, cfg.d_model)
+    shape = (idx[0].shape[0], idx[0].shape[1], model.cfg.d_model)
+    device = idx[0].device
 
     held: dict[int, tuple[torch.Tensor | None, torch.Tensor]] = {}  # k -> (input, output/loss)
     pending: list[tuple[dist.Work, torch.Tensor]] = []  # isends in flight, and their buffers
@@ -135,7 +156,7 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
     peak, loss_sum, saved_bytes, sends = 0, 0.0, [], 0
 
     def receive(src: int, tag: int, name: str) -> torch.Tensor:
-        buf = torch.empty(shape)
+        buf = torch.empty(shape, device=device)
         t0 = time.perf_counter()
         dist.recv(buf, src, tag=tag)
         events.append(Event(s, "wait", name, t0, time.perf_counter()))
@@ -159,11 +180,11 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
             saved_bytes[-1] += t.untyped_storage().nbytes()
         return t
 
-    dist.barrier()
+    dist.barrier(group=group)
     for op in ops:
         k = op.microbatch
         if op.kind == "F":
-            x = idx[k] if stage.first else receive(s - 1, 2 * k, f"recv act {k}").requires_grad_()
+            x = idx[k] if stage.first else receive(prv, 2 * k, f"recv act {k}").requires_grad_()
             t0 = time.perf_counter()
             saved_bytes.append(0)
             seen_storages.clear()
@@ -175,11 +196,11 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
             if stage.last:
                 loss_sum += out.item() / m
             else:
-                send(out, s + 1, 2 * k)
+                send(out, nxt, 2 * k)
             held[k] = (None if stage.first else x, out)
         else:
             x, out = held.pop(k)
-            grad = None if stage.last else receive(s + 1, 2 * k + 1, f"recv grad {k}")
+            grad = None if stage.last else receive(nxt, 2 * k + 1, f"recv grad {k}")
             t0 = time.perf_counter()
             if stage.last:
                 (out / m).backward()  # the mean over micro-batches
@@ -189,11 +210,11 @@ def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: 
             events.append(Event(s, "backward", str(op), t0, t1))
             executed.append((s, "B", k, t0, t1))
             if not stage.first:
-                send(x.grad, s - 1, 2 * k + 1)
+                send(x.grad, prv, 2 * k + 1)
         peak = max(peak, len(held))
     for work, _ in pending:
         work.wait()
-    _sync_tied_embedding(model, stage, p)
+    _sync_tied_embedding(model, stage, p, group)
     grads = {n: q.grad.detach().clone() for n, q in model.named_parameters() if q.grad is not None}
     return {"stage": s, "grads": grads, "loss": loss_sum if stage.last else None,
             "executed": executed,

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labutils.activations import activation_bytes_per_layer
-from labutils.parallel.ddp import Event
+from labutils.parallel.harness import Event
 from labutils.validate import non_negative, positive, positive_int
 
 SCHEDULES = ("naive", "afab", "1f1b", "interleaved")

@@ -90,36 +90,39 @@ def _tp() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def all_reduce(x: torch.Tensor, direction: str) -> torch.Tensor:
+Group = dist.ProcessGroup | None  # the tensor-parallel group; None: the whole world
+
+
+def all_reduce(x: torch.Tensor, direction: str, group: Group = None) -> torch.Tensor:
     """Sum ``x`` over the group (ring, from send/recv) and return it as a new tensor."""
     out = x.contiguous().clone()
     _record("all_reduce", direction, out.numel())
-    if dist.get_world_size() > 1:
-        ring_all_reduce(out)
+    if dist.get_world_size(group) > 1:
+        ring_all_reduce(out, group)
     return out
 
 
-def all_gather_seq(x: torch.Tensor, direction: str) -> torch.Tensor:
+def all_gather_seq(x: torch.Tensor, direction: str, group: Group = None) -> torch.Tensor:
     """(B, T/t, C) sequence shards -> (B, T, C), ranks in order along the sequence."""
     B, Ts, C = x.shape
-    t = dist.get_world_size()
+    t = dist.get_world_size(group)
     _record("all_gather", direction, B * Ts * t * C)
     if t == 1:
         return x.clone()
-    flat = ring_all_gather(x.transpose(0, 1).contiguous())  # (t·Ts·B·C,) sequence-major
+    flat = ring_all_gather(x.transpose(0, 1).contiguous(), group)  # (t·Ts·B·C,) sequence-major
     return flat.view(t * Ts, B, C).transpose(0, 1).contiguous()
 
 
-def reduce_scatter_seq(x: torch.Tensor, direction: str) -> torch.Tensor:
+def reduce_scatter_seq(x: torch.Tensor, direction: str, group: Group = None) -> torch.Tensor:
     """(B, T, C) partial sums -> this rank's (B, T/t, C) sequence shard of their sum."""
     B, T, C = x.shape
-    t = dist.get_world_size()
+    t = dist.get_world_size(group)
     if T % t:
         raise ValueError(f"sequence length {T} must be divisible by the TP degree {t}")
     _record("reduce_scatter", direction, x.numel())
     if t == 1:
         return x.clone()
-    chunk = ring_reduce_scatter(x.transpose(0, 1).contiguous())  # (T/t·B·C,)
+    chunk = ring_reduce_scatter(x.transpose(0, 1).contiguous(), group)  # (T/t·B·C,)
     return chunk.view(T // t, B, C).transpose(0, 1).contiguous()
 
 
@@ -132,58 +135,62 @@ class CopyToTP(torch.autograd.Function):
     """Megatron's f: identity in forward, all-reduce of the input gradient in backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, group: Group = None) -> torch.Tensor:  # noqa: D102
+        ctx.group = group
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return all_reduce(grad, "backward")
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return all_reduce(grad, "backward", ctx.group), None
 
 
 class ReduceFromTP(torch.autograd.Function):
     """Megatron's g: all-reduce (sum of partial outputs) in forward, identity in backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return all_reduce(x, "forward")
+    def forward(ctx, x: torch.Tensor, group: Group = None) -> torch.Tensor:  # noqa: D102
+        ctx.group = group
+        return all_reduce(x, "forward", group)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return grad
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return grad, None
 
 
 class GatherFromSP(torch.autograd.Function):
     """Korthikanti's g: all-gather of sequence shards in forward, reduce-scatter in backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return all_gather_seq(x, "forward")
+    def forward(ctx, x: torch.Tensor, group: Group = None) -> torch.Tensor:  # noqa: D102
+        ctx.group = group
+        return all_gather_seq(x, "forward", group)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return reduce_scatter_seq(grad, "backward")
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return reduce_scatter_seq(grad, "backward", ctx.group), None
 
 
 class ReduceScatterToSP(torch.autograd.Function):
     """Korthikanti's ḡ: reduce-scatter to sequence shards in forward, all-gather in backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return reduce_scatter_seq(x, "forward")
+    def forward(ctx, x: torch.Tensor, group: Group = None) -> torch.Tensor:  # noqa: D102
+        ctx.group = group
+        return reduce_scatter_seq(x, "forward", group)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return all_gather_seq(grad, "backward")
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return all_gather_seq(grad, "backward", ctx.group), None
 
 
-def enter_tp(x: torch.Tensor, sequence_parallel: bool) -> torch.Tensor:
+def enter_tp(x: torch.Tensor, sequence_parallel: bool, group: Group = None) -> torch.Tensor:
     """Into a tensor-parallel region: f (TP) or the all-gather g (TP + SP)."""
-    return GatherFromSP.apply(x) if sequence_parallel else CopyToTP.apply(x)
+    return GatherFromSP.apply(x, group) if sequence_parallel else CopyToTP.apply(x, group)
 
 
-def exit_tp(x: torch.Tensor, sequence_parallel: bool) -> torch.Tensor:
+def exit_tp(x: torch.Tensor, sequence_parallel: bool, group: Group = None) -> torch.Tensor:
     """Out of a tensor-parallel region: all-reduce g (TP) or reduce-scatter ḡ (TP + SP)."""
-    return ReduceScatterToSP.apply(x) if sequence_parallel else ReduceFromTP.apply(x)
+    return ReduceScatterToSP.apply(x, group) if sequence_parallel else ReduceFromTP.apply(x, group)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,9 +213,10 @@ class ColumnParallelLinear(nn.Module):
     entering operator (f, or the all-gather with sequence parallelism). The output stays split.
     """
 
-    def __init__(self, full: nn.Linear, rank: int, world: int, sequence_parallel: bool = False):
+    def __init__(self, full: nn.Linear, rank: int, world: int, sequence_parallel: bool = False,
+                 group: Group = None):
         super().__init__()
-        self.sequence_parallel = sequence_parallel
+        self.sequence_parallel, self.group = sequence_parallel, group
         self.weight = nn.Parameter(shard_rows(full.weight, rank, world))  # (out/t, in)
         self.bias = (nn.Parameter(shard_rows(full.bias, rank, world))
                      if full.bias is not None else None)
@@ -217,37 +225,40 @@ class ColumnParallelLinear(nn.Module):
         return F.linear(x, self.weight, self.bias)  # (..., out/t)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.local(enter_tp(x, self.sequence_parallel))
+        return self.local(enter_tp(x, self.sequence_parallel, self.group))
 
 
 class RowParallelLinear(nn.Module):
     """The input features of ``full`` split over ranks: W (out, in/t); the bias is replicated
     and added once, after the partial outputs are summed (g, or ḡ with sequence parallelism)."""
 
-    def __init__(self, full: nn.Linear, rank: int, world: int, sequence_parallel: bool = False):
+    def __init__(self, full: nn.Linear, rank: int, world: int, sequence_parallel: bool = False,
+                 group: Group = None):
         super().__init__()
-        self.sequence_parallel = sequence_parallel
+        self.sequence_parallel, self.group = sequence_parallel, group
         self.weight = nn.Parameter(shard_rows(full.weight.t(), rank, world).t().contiguous())
         self.bias = nn.Parameter(full.bias.detach().clone()) if full.bias is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., in/t)
-        y = exit_tp(F.linear(x, self.weight), self.sequence_parallel)  # (..., out), summed
+        y = exit_tp(F.linear(x, self.weight), self.sequence_parallel, self.group)  # (..., out), summed
         return y + self.bias if self.bias is not None else y
 
 
 class TPMLP(nn.Module):
     """:class:`labutils.nn.gpt.MLP` split column (fc_in, fc_gate) then row (fc_out)."""
 
-    def __init__(self, full: MLP, rank: int, world: int, sequence_parallel: bool = False):
+    def __init__(self, full: MLP, rank: int, world: int, sequence_parallel: bool = False,
+                 group: Group = None):
         super().__init__()
-        self.sequence_parallel, self.swiglu = sequence_parallel, full.swiglu
-        self.fc_in = ColumnParallelLinear(full.fc_in, rank, world, sequence_parallel)
+        self.sequence_parallel, self.swiglu, self.group = sequence_parallel, full.swiglu, group
+        sp = sequence_parallel
+        self.fc_in = ColumnParallelLinear(full.fc_in, rank, world, sp, group)
         if self.swiglu:
-            self.fc_gate = ColumnParallelLinear(full.fc_gate, rank, world, sequence_parallel)
-        self.fc_out = RowParallelLinear(full.fc_out, rank, world, sequence_parallel)
+            self.fc_gate = ColumnParallelLinear(full.fc_gate, rank, world, sp, group)
+        self.fc_out = RowParallelLinear(full.fc_out, rank, world, sp, group)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = enter_tp(x, self.sequence_parallel)  # one f (or all-gather) for fc_in and fc_gate
+        x = enter_tp(x, self.sequence_parallel, self.group)  # one f (or all-gather): fc_in, fc_gate
         if self.swiglu:
             h = F.silu(self.fc_gate.local(x)) * self.fc_in.local(x)  # (B, T, F/t)
         else:
@@ -261,23 +272,24 @@ class TPAttention(nn.Module):
     ``wo`` (row split). The attention itself needs no communication."""
 
     def __init__(self, full: CausalSelfAttention, rank: int, world: int,
-                 sequence_parallel: bool = False):
+                 sequence_parallel: bool = False, group: Group = None):
         super().__init__()
         if full.n_heads % world:
             raise ValueError(f"n_heads ({full.n_heads}) must be divisible by the TP degree {world}")
-        self.sequence_parallel = sequence_parallel
+        self.sequence_parallel, self.group = sequence_parallel, group
         self.n_heads, self.head_dim = full.n_heads // world, full.head_dim  # local heads
-        self.wq = ColumnParallelLinear(full.wq, rank, world, sequence_parallel)
-        self.wk = ColumnParallelLinear(full.wk, rank, world, sequence_parallel)
-        self.wv = ColumnParallelLinear(full.wv, rank, world, sequence_parallel)
-        self.wo = RowParallelLinear(full.wo, rank, world, sequence_parallel)
+        sp = sequence_parallel
+        self.wq = ColumnParallelLinear(full.wq, rank, world, sp, group)
+        self.wk = ColumnParallelLinear(full.wk, rank, world, sp, group)
+        self.wv = ColumnParallelLinear(full.wv, rank, world, sp, group)
+        self.wo = RowParallelLinear(full.wo, rank, world, sp, group)
         self.use_rope = full.use_rope
         if self.use_rope:
             self.register_buffer("rope_cos", full.rope_cos.clone(), persistent=False)
             self.register_buffer("rope_sin", full.rope_sin.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = enter_tp(x, self.sequence_parallel)  # (B, T, C): one f (or all-gather) for Q, K, V
+        x = enter_tp(x, self.sequence_parallel, self.group)  # (B, T, C): one f for Q, K, V
         B, T, _ = x.shape
 
         def heads(t: torch.Tensor) -> torch.Tensor:
@@ -301,12 +313,13 @@ class TPBlock(nn.Module):
     and the norms and residual adds run on them.
     """
 
-    def __init__(self, full: Block, rank: int, world: int, sequence_parallel: bool = False):
+    def __init__(self, full: Block, rank: int, world: int, sequence_parallel: bool = False,
+                 group: Group = None):
         super().__init__()
         self.norm1 = copy.deepcopy(full.norm1)
-        self.attn = TPAttention(full.attn, rank, world, sequence_parallel)
+        self.attn = TPAttention(full.attn, rank, world, sequence_parallel, group)
         self.norm2 = copy.deepcopy(full.norm2)
-        self.mlp = TPMLP(full.mlp, rank, world, sequence_parallel)
+        self.mlp = TPMLP(full.mlp, rank, world, sequence_parallel, group)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

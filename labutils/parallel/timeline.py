@@ -1,6 +1,6 @@
 """Timelines of measured compute and communication events, one row per rank.
 
-The events come from :class:`labutils.parallel.ddp.EventLog` (``time.perf_counter`` seconds, a
+The events come from :class:`labutils.parallel.harness.EventLog` (``time.perf_counter`` seconds, a
 clock every process on one Linux machine shares). :func:`overlap_summary` measures how much
 communication ran while compute ran; :func:`plot_timeline` draws the spans.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labutils.parallel.ddp import Event
+from labutils.parallel.harness import Event
 
 COLORS = {"compute": "tab:blue", "comm": "tab:orange", "wait": "tab:gray"}
 
