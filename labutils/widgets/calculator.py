@@ -8,6 +8,11 @@ captured: ``render(values)`` is a pure function of the controls' values that ret
 state) saved to PNG bytes for a ``widgets.Image``, and the text goes to a ``widgets.HTML``. A
 callback only assigns those two traits, so overlapping callbacks cannot garble each other.
 
+In the static HTML book there is no kernel. ``static="<name>"`` also writes a hidden copy of the
+controls and constants (:mod:`labutils.widgets.static`) that the book's JavaScript
+(``book/_static/calculators/<name>.js``) recomputes in the page; without it the book labels the
+widget as a snapshot and says how to run it live.
+
 A bad setting (a ``ValueError`` or ``TypeError`` from labutils, which names the argument and its
 allowed range) is shown as a red message in the text, never as a traceback; the last figure is
 hidden until a valid setting draws a new one.
@@ -24,8 +29,9 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from labutils.widgets.static import ERROR_STYLE, payload, show, snapshot_markup, static_markup
+
 Render = Callable[[dict[str, object]], tuple[str, Figure | None]]
-ERROR_STYLE = "color:#b00"  # the red of every calculator's error message
 PNG_DPI = 90  # dots per inch of the PNG a figure is saved to
 
 
@@ -118,17 +124,30 @@ class Calculator:
 
 
 def calculator(controls: Mapping[str, widgets.ValueWidget], render: Render, *,
-               figure: bool = True) -> Calculator:
+               figure: bool = True, static: str | None = None,
+               static_data: Mapping[str, object] | None = None) -> Calculator:
     """Wire ``controls`` (name → widget) to ``render`` and draw the first setting.
 
     ``figure=False`` makes a text-only calculator (``render`` then returns ``(html, None)``).
     Observers that keep controls consistent with each other (say, a dtype list that follows
     the accelerator) must be registered on the controls *before* this call, so that they run
     before the re-render.
+
+    ``static`` names the calculator's JavaScript twin for the static book (a key of
+    :data:`labutils.widgets.static.CONSTANTS`; ``static_data``: constants only the caller
+    knows, such as the scaling explorer's laws). In a kernel this displays hidden markup for
+    the book before the widget (JupyterLab shows nothing of it); None displays a hidden
+    "snapshot" notice instead.
     """
     image = widgets.Image(format="png") if figure else None
     calc = Calculator(dict(controls), render, widgets.HTML(), image)
     for control in calc.controls.values():
         control.observe(calc.refresh, names="value")
     calc.refresh()
+    if static is None:
+        show(snapshot_markup())
+    else:  # the book shows the first setting's figure, labelled, beside the recomputed text
+        drawn = image is not None and image.layout.display != "none"
+        show(static_markup(payload(static, controls, static_data,
+                                   figure_png=image.value if drawn else b"")))
     return calc

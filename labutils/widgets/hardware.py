@@ -73,5 +73,5 @@ def hardware_explorer(default: str = "H100-SXM", dtype: str = "bf16") -> widgets
             dtype_box.value = keep
 
     device.observe(follow_device, names="value")  # runs before the calculator's re-render
-    calc = calculator({"device": device, "dtype": dtype_box}, render)
+    calc = calculator({"device": device, "dtype": dtype_box}, render, static="hardware")
     return widgets.VBox([widgets.HBox([device, dtype_box]), calc.text, calc.image])

@@ -68,6 +68,6 @@ def pipeline_explorer() -> w.Widget:
         "ratio": w.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.5, description="t_b / t_f", **s),
         "p2p": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t_p2p / t_f", **s),
     }
-    calc = calculator(controls, render)
+    calc = calculator(controls, render, static="pipeline")
     return w.VBox([w.HTML("<b>Pipeline schedule explorer</b> (simulated, times in t_f)"),
                    *controls.values(), calc.text, calc.image])

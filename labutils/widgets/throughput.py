@@ -92,5 +92,5 @@ def planner(
     gpu.observe(gpu_changed, names="value")
     controls = {"n_devices": gpus, "accelerator": gpu, "params_b": params_b, "tokens_b": tokens_b,
                 "mfu_fraction": mfu_w, "avg_power_w": power, "usd_per_device_hour": price}
-    calc = calculator(controls, render, figure=False)
+    calc = calculator(controls, render, figure=False, static="throughput")
     return w.VBox([*controls.values(), calc.text])

@@ -1,0 +1,36 @@
+/* labutils.activations.activation_bytes_per_layer (Korthikanti et al. 2022, Eq. 1, 2, 4 and
+ * Table 2), shared by the memory, tensor-parallel and context-parallel calculators. */
+(function (SC) {
+  "use strict";
+
+  const RECOMPUTE = ["none", "selective", "full"];
+
+  function activationBytesPerLayer(seqLen, microBatch, dModel, nHeads,
+    { tp = 1, sequenceParallel = false, recompute = "none", bytesPerElement = 2,
+      dropout = true } = {}) {
+    const s = SC.integer("seq_len", seqLen, 1);
+    const b = SC.integer("micro_batch", microBatch, 1);
+    const h = SC.integer("d_model", dModel, 1);
+    const a = SC.integer("n_heads", nHeads, 1);
+    const t = SC.integer("tp", tp, 1);
+    const e = SC.integer("bytes_per_element", bytesPerElement, 1);
+    if (!RECOMPUTE.includes(recompute)) {
+      SC.fail(`recompute must be one of ('none', 'selective', 'full'), got '${recompute}'`);
+    }
+    if (h % a) SC.fail(`d_model=${h} must be a multiple of n_heads=${a}`);
+    if (a % t || h % t) SC.fail(`tp=${t} must divide n_heads=${a} and d_model=${h}`);
+    if (sequenceParallel && s % t) {
+      SC.fail(`with sequence_parallel, tp=${t} must divide seq_len=${s}`);
+    }
+    const sbh = s * b * h;
+    const drop = dropout ? 1 : 0;
+    if (recompute === "full") return sequenceParallel ? SC.idiv(e * sbh, t) : e * sbh;
+    const replicated = 4 * e * sbh + 2 * drop * sbh; // LN inputs, QKV and MLP inputs, 2 masks
+    const split = 12 * e * sbh; // Q, K, V, projection input, GELU in and out
+    const core = recompute === "selective" ? 0 : a * s * s * b * (e + drop * (1 + e));
+    if (sequenceParallel) return SC.idiv(replicated + split + core, t); // Eq. 4
+    return replicated + SC.idiv(split, t) + SC.idiv(core, t); // Eq. 2
+  }
+
+  SC.activationBytesPerLayer = activationBytesPerLayer;
+})(globalThis.StaticCalc = globalThis.StaticCalc || { calculators: {} });

@@ -1,0 +1,170 @@
+/* The static book's calculators: turn labutils' hidden markup into controls that recompute.
+ *
+ * In a kernel, labutils.widgets.calculator.calculator(..., static="memory") displays, before the
+ * widget, a hidden <div class="static-calculator"> holding JSON: the controls (read from the
+ * ipywidgets), the constants (read from labutils) and the first setting's figure. Here, with no
+ * kernel, each such div becomes a form; every change calls StaticCalc.calculators[name].render
+ * (the formulas, one file per calculator, tested against labutils to 1e-9 and character for
+ * character by tests/test_static_calculators.py) and the frozen widget snapshot beside it is
+ * hidden. Calculators that need Python (training, torch, a search) carry a hidden "snapshot"
+ * notice instead, which is revealed above the snapshot.
+ *
+ * jupyter-book loads every .js under book/_static/ on every page in no fixed order, so the
+ * files only register into window.StaticCalc; this one does its work on DOMContentLoaded.
+ */
+(function (SC) {
+  "use strict";
+
+  /* The HTML calculator `name` shows at `values`: labutils' red message for a rejected one. */
+  function renderText(name, values, constants, errorStyle) {
+    try {
+      return SC.calculators[name].render(values, constants);
+    } catch (err) {
+      if (err instanceof SC.InputError) {
+        return `<span style='${errorStyle}'>${SC.escape(err.message)}</span>`;
+      }
+      throw err;
+    }
+  }
+  SC.renderText = renderText;
+
+  if (typeof document === "undefined") return; // Node (the tests) needs only renderText
+
+  const el = (tag, attrs = {}, text = "") => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text) node.textContent = text;
+    return node;
+  };
+
+  /* The readout of a slider, as ipywidgets formats it (readout_format "d", ".2f", ".3g"...). */
+  function readout(value, fmt) {
+    if (!fmt || fmt === "d") return String(value);
+    try { return SC.format(value, fmt); } catch (err) { return String(value); }
+  }
+
+  /* One control: {node, get(), set(value), setOptions(options, value)}; onChange(name). */
+  function makeControl(spec, onChange) {
+    const id = `sc-${spec.name}-${Math.random().toString(36).slice(2, 8)}`;
+    const row = el("div", { class: "sc-control", "data-name": spec.name });
+    row.append(el("label", { for: id }, spec.label));
+    const out = el("output", { for: id });
+    let input, options = spec.options || [];
+    const changed = () => onChange(spec.name);
+    const indexOf = (value) => options.findIndex(([, v]) => v === value);
+    const api = { node: row, spec };
+    if (spec.kind === "checkbox") {
+      input = el("input", { id, type: "checkbox" });
+      input.checked = Boolean(spec.value);
+      api.get = () => input.checked;
+      api.set = (v) => { input.checked = Boolean(v); };
+      input.addEventListener("change", changed);
+    } else if (spec.kind === "select") {
+      input = el("select", { id });
+      const fill = (opts, value) => {
+        options = opts;
+        input.replaceChildren(...opts.map(([label], i) => el("option", { value: String(i) }, String(label))));
+        input.value = String(Math.max(0, indexOf(value)));
+      };
+      fill(options, spec.value);
+      api.get = () => options[Number(input.value)][1];
+      api.set = (v) => { input.value = String(Math.max(0, indexOf(v))); };
+      api.setOptions = fill;
+      input.addEventListener("change", changed);
+    } else if (spec.kind === "choice-slider") {
+      input = el("input", { id, type: "range", min: "0", max: String(options.length - 1), step: "1" });
+      input.value = String(Math.max(0, indexOf(spec.value)));
+      const show = () => { out.textContent = String(options[Number(input.value)][0]); };
+      api.get = () => options[Number(input.value)][1];
+      api.set = (v) => { input.value = String(Math.max(0, indexOf(v))); show(); };
+      input.addEventListener("input", () => { show(); changed(); });
+      show();
+    } else if (spec.kind === "slider" || spec.kind === "log-slider") {
+      const log = spec.kind === "log-slider";
+      const toValue = (x) => (log ? spec.base ** x : x);
+      input = el("input", { id, type: "range", min: String(spec.min), max: String(spec.max),
+        step: String(spec.step) });
+      input.value = String(log ? Math.log(spec.value) / Math.log(spec.base) : spec.value);
+      const show = () => { out.textContent = readout(api.get(), spec.readout_format); };
+      api.get = () => toValue(Number(input.value));
+      api.set = (v) => { input.value = String(log ? Math.log(v) / Math.log(spec.base) : v); show(); };
+      input.addEventListener("input", () => { show(); changed(); });
+      show();
+    } else if (spec.kind === "number") {
+      input = el("input", { id, type: "number", step: spec.integer ? "1" : "any" });
+      input.value = String(spec.value);
+      api.get = () => (input.value.trim() === "" ? NaN : Number(input.value));
+      api.set = (v) => { input.value = String(v); };
+      input.addEventListener("change", changed);
+    } else {
+      throw new Error(`static calculator: unknown control kind ${spec.kind}`);
+    }
+    row.append(input, out);
+    return api;
+  }
+
+  /* Build one calculator from its hidden markup and hide the widget snapshot beside it. */
+  function mount(host) {
+    const data = JSON.parse(host.querySelector('script[type="application/json"]').textContent);
+    const name = data.calculator;
+    const calc = SC.calculators[name];
+    const box = el("div", { class: "sc-calculator" });
+    box.append(el("p", { class: "sc-note" },
+      "Recomputed in this page by the book's JavaScript (tested against labutils); " +
+      `no Python runs here. To change the code too, ${data.live_hint}.`));
+    const form = el("div", { class: "sc-controls" });
+    const text = el("div", { class: "sc-text", "aria-live": "polite" });
+    const controls = {};
+    const first = {};
+    let figure = null;
+    const ui = {
+      values: () => Object.fromEntries(Object.entries(controls).map(([k, c]) => [k, c.get()])),
+      setValue: (k, v) => controls[k].set(v),
+      setOptions: (k, options, v) => controls[k].setOptions(options, v),
+    };
+    const update = (changed) => {
+      if (changed && calc.follow) calc.follow(changed, ui, data.constants);
+      const values = ui.values();
+      const html = renderText(name, values, data.constants, data.error_style);
+      text.innerHTML = html;
+      host.dataset.values = JSON.stringify(values);
+      host.staticHtml = html;
+      if (figure) figure.classList.toggle("sc-stale", JSON.stringify(values) !== JSON.stringify(first));
+    };
+    for (const spec of data.controls) {
+      controls[spec.name] = makeControl(spec, update);
+      first[spec.name] = spec.value;
+      form.append(controls[spec.name].node);
+    }
+    box.append(form, text);
+    if (data.figure_png) {
+      figure = el("figure", { class: "sc-figure" });
+      figure.append(el("img", { src: `data:image/png;base64,${data.figure_png}`,
+        alt: `figure of the ${name} calculator for its first setting` }));
+      figure.append(el("figcaption", {},
+        "Drawn by Python for the first setting; this page redraws the text above, not the " +
+        `figure (it is dimmed once the setting differs). To redraw it, ${data.live_hint}.`));
+      box.append(figure);
+    }
+    host.replaceChildren(box);
+    const cell = host.closest(".cell_output");
+    if (cell) { // hide the frozen widget (and anything else) beside our output
+      let own = host;
+      while (own.parentElement && own.parentElement !== cell) own = own.parentElement;
+      own.classList.add("sc-host");
+      cell.classList.add("sc-live");
+    }
+    host.hidden = false;
+    update(null);
+  }
+
+  function mountAll() {
+    document.querySelectorAll("div.static-calculator").forEach(mount);
+    document.querySelectorAll("div.static-calculator-snapshot").forEach((note) => {
+      note.hidden = false;
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+  else mountAll();
+})(globalThis.StaticCalc = globalThis.StaticCalc || { calculators: {} });
