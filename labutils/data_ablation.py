@@ -3,9 +3,10 @@ for the same token budget, compare held-out loss (Chapter 11, the training recip
 
 Lecture 1, *Pretraining Large Language Models* ("Dataset: evaluate data quality") judges a
 dataset by training small models on it: "train 1-2B size models on 30GT (chinchilla optimal)"
-and compare them. The FineWeb authors decide every filtering step this way (Penedo et al. 2024,
-Sec. 3: ablation models of 1.71B parameters on 28B tokens). Here the models have tens of
-thousands of parameters and see about 10^5 tokens, and the "datasets" are made from the order-1
+and compare them; the FineWeb authors "ablate all of the design choices" of their pipeline this
+way (Penedo et al. 2024, abstract), and Llama 3 judges small datasets by annealing on them
+(Dubey et al. 2024, Sec. 3.1.3). Here the models have tens of thousands of parameters and see
+about 10^5 tokens, and the "datasets" are made from the order-1
 Markov source of chapter 2 (:mod:`labutils.markov`), whose entropy rate is the best loss any
 model can reach:
 

@@ -5,8 +5,8 @@ A pretraining corpus is a blend of **domains** (web, code, books, papers, ...). 
 each domain a **weight**, the probability that the next training sequence comes from it; small
 high-quality domains are up-weighted (seen for several epochs) and large noisy ones
 down-weighted. **Data stages** change the weights during the run: Lecture 1, *Pretraining Large
-Language Models* ("Training: Data Stages") notes that WSD makes this easy, because the run can
-switch to a higher-quality mix for its cooldown. MiniCPM (Hu et al. 2024, Sec. 6.1, "Two Stage
+Language Models* ("Moving from Cosine to Warmup-Stable-Decay (WSD): More flexibility, e.g. data
+stages!"; "Training: Data Stages"). MiniCPM (Hu et al. 2024, Sec. 5, "Two Stage
 Pre-training Strategy") adds high-quality data during WSD's decay phase; Llama 3 (Dubey et al.
 2024, Sec. 3.4.3, "Annealing") up-samples high-quality sources while annealing the LR to 0.
 
@@ -25,6 +25,7 @@ seq_len per step).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -164,8 +165,13 @@ def train_on_mixture(model_cfg: TransformerConfig, domains: Sequence[torch.Tenso
                      steps: int, *, lr_fn: Callable[[int, int], float],
                      eval_sets: Mapping[str, torch.Tensor], eval_every: int = 0,
                      eval_batches: int = 4, batch_size: int = 16, weight_decay: float = 0.1,
-                     grad_clip: float = 1.0, seed: int = 0, threads: int = 1) -> MixtureRun:
+                     grad_clip: float = 1.0, seed: int = 0, threads: int = 1,
+                     init_model: torch.nn.Module | None = None) -> MixtureRun:
     """Train a fresh tiny GPT for ``steps`` steps on a mixture of ``domains``.
+
+    ``init_model`` (a trained :class:`labutils.nn.GPT` for ``model_cfg``) continues training a
+    copy of that model instead (continued pre-training, domain adaptation; the original is left
+    untouched). The optimiser state starts afresh.
 
     ``weights`` is one weight per domain, or a function ``(step, steps) -> weights`` (data stages:
     e.g. ``lambda s, n: stage_weights(s, n, stages)``). ``lr_fn(step, steps)`` is the LR schedule
@@ -197,7 +203,13 @@ def train_on_mixture(model_cfg: TransformerConfig, domains: Sequence[torch.Tenso
         torch.set_num_threads(threads)
     try:
         torch.manual_seed(seed)
-        model = GPT(model_cfg)
+        if init_model is None:
+            model = GPT(model_cfg)
+        elif isinstance(init_model, GPT) and init_model.cfg == model_cfg:
+            model = copy.deepcopy(init_model)
+        else:
+            raise TypeError("init_model must be a labutils.nn.GPT built from model_cfg, got "
+                            f"{type(init_model).__name__}")
         matrices = [p for p in model.parameters() if p.ndim >= 2]
         others = [p for p in model.parameters() if p.ndim < 2]
         opt = torch.optim.AdamW([{"params": matrices, "weight_decay": weight_decay},

@@ -189,3 +189,76 @@ def relative_matmul_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
     if not bool(exact.ne(0).any()):
         raise ValueError("exact must have a non-zero entry (its norm is the denominator)")
     return float((approx - exact).norm() / exact.norm())
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantization-aware training (QAT): fake quantization with a straight-through estimator.
+# Lecture 3, COMSE6998 *Lecture 9* ("Quantization: Summary"): "Quantization-aware training (QAT)
+# learns the quantization scaling factors during training." The forward pass sees quantized
+# weights; the backward pass treats rounding as the identity (the straight-through estimator,
+# Bengio et al. 2013), and the scale gets its own gradient, as in learned step size quantization
+# (LSQ, Esser et al. 2020, Sec. 2, without its gradient-scale factor).
+# ---------------------------------------------------------------------------------------------
+
+
+def max_code(bits: int) -> int:
+    """Largest code of symmetric ``bits``-bit quantization, 2^(bits-1) - 1 (127 for int8): codes
+    run from -max_code to +max_code, 2^bits - 1 levels."""
+    return 2 ** (integer("bits", bits, 2, 16) - 1) - 1
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """round(x) in the forward pass; gradient 1 (the identity) in the backward pass."""
+    return x + (torch.round(x) - x).detach()
+
+
+def fake_quantize(x: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric fake quantization: clamp(round(x / scale), ±max_code) · scale, kept in float.
+
+    ``scale`` broadcasts against ``x`` (a 0-d tensor per tensor, (rows, 1) per row). Gradients:
+    d/dx is 1 where |x / scale| <= max_code and 0 where the value is clipped (straight-through
+    estimator); d/dscale flows through both the division and the multiplication (LSQ).
+    """
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    if not isinstance(scale, torch.Tensor) or not bool((scale > 0).all()):
+        raise ValueError("scale must be a torch.Tensor of positive values")
+    q_max = max_code(bits)
+    return torch.clamp(round_ste(x / scale), -q_max, q_max) * scale
+
+
+class FakeQuantWeight(torch.nn.Module):
+    """A parametrization (``torch.nn.utils.parametrize``) that fake-quantizes a weight matrix
+    per row with a learnable scale, initialised to absmax / max_code (absmax quantization)."""
+
+    def __init__(self, weight: torch.Tensor, bits: int, learn_scale: bool = True) -> None:
+        super().__init__()
+        self.bits = bits
+        absmax = weight.detach().abs().amax(dim=1, keepdim=True)  # (rows, 1)
+        scale = torch.where(absmax > 0, absmax, torch.ones_like(absmax)) / max_code(bits)
+        if _flag("learn_scale", learn_scale):
+            self.scale = torch.nn.Parameter(scale)
+        else:
+            self.register_buffer("scale", scale)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return fake_quantize(weight, self.scale.abs().clamp_min(1e-12), self.bits)
+
+
+def add_fake_quant(module: torch.nn.Module, bits: int, learn_scale: bool = True) -> list[str]:
+    """Make every ``nn.Linear`` weight inside ``module`` fake-quantized (in place); return their
+    names. Training the module afterwards is QAT; evaluating it right away is post-training
+    quantization (PTQ) with per-row absmax scales.
+    """
+    from torch.nn.utils import parametrize
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    max_code(bits)
+    names = []
+    for name, sub in module.named_modules():
+        if isinstance(sub, torch.nn.Linear) and not parametrize.is_parametrized(sub, "weight"):
+            parametrize.register_parametrization(
+                sub, "weight", FakeQuantWeight(sub.weight, bits, learn_scale))
+            names.append(f"{name}.weight" if name else "weight")
+    return names

@@ -185,3 +185,17 @@ def test_train_on_mixture_refuses_bad_input(two_sources):
                                       lr_fn=0.01, eval_sets={"A": two_sources[2]})
     with pytest.raises(ValueError, match="steps"):
         _run(two_sources, [1, 1], steps=0)
+
+
+def test_continued_training_starts_from_the_given_model(two_sources):
+    """init_model continues a copy: its first held-out point equals the base model's last one,
+    the base model is unchanged, and training on B alone lowers B's loss further."""
+    base = _run(two_sources, [1, 0], steps=40)
+    before = {k: v.detach().clone() for k, v in base.model.state_dict().items()}
+    cont = _run(two_sources, [0, 1], steps=20, eval_every=10, init_model=base.model)
+    assert cont.eval_curves["A"][0][1] == pytest.approx(base.final_loss["A"], abs=1e-6)
+    assert cont.eval_curves["B"][0][1] == pytest.approx(base.final_loss["B"], abs=1e-6)
+    assert cont.final_loss["B"] < base.final_loss["B"]
+    assert all(torch.equal(before[k], v) for k, v in base.model.state_dict().items())
+    with pytest.raises(TypeError, match="init_model"):
+        _run(two_sources, [1, 1], steps=2, init_model=torch.nn.Linear(2, 2))
