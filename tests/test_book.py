@@ -9,12 +9,19 @@
   raw pipe text, tables and code that fit the column or scroll inside their own box, no blank
   gap from a hidden progress bar, and the introduction's widget rendered. One screenshot per
   chapter goes to book/_build/screenshots/ (gitignored) for a person to look at.
+* on the same visit, every static calculator (book/_static/calculators/, issue #17) gets one
+  control changed: its text must change, equal what labutils computes for the new setting
+  (``labutils.widgets.static.reference_html``) and be what the page shows; the frozen widget
+  beside it is hidden, calculators that need a kernel say they are snapshots, and a screenshot
+  of each calculator after its change goes to book/_build/screenshots/calculator_<name>.png.
 """
 
 from __future__ import annotations
 
 import functools
+import html as html_lib
 import http.server
+import os
 import re
 import shutil
 import threading
@@ -30,7 +37,9 @@ import yaml
 pytestmark = pytest.mark.book
 
 REPO = Path(__file__).resolve().parent.parent
-HTML = REPO / "book" / "_build" / "html"
+#: The built book; LABUTILS_BOOK_HTML points the tests at another build (say, a small book of
+#: a few pages built into /tmp while working on one chapter).
+HTML = Path(os.environ.get("LABUTILS_BOOK_HTML", REPO / "book" / "_build" / "html"))
 SHOTS = REPO / "book" / "_build" / "screenshots"
 #: The whole browser pass (every page, one browser) must stay within this budget on 2 CPU cores.
 BROWSER_BUDGET_S = 120.0
@@ -167,6 +176,43 @@ INSPECT_JS = r"""() => {
 }"""
 
 
+#: Changes one control of every static calculator on the page (the first select or slider
+#: whose change changes the text) and reports what the page computed and shows.
+CALCULATORS_JS = r"""async () => {
+  const out = [];
+  const settle = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+  for (const host of document.querySelectorAll('div.static-calculator')) {
+    const data = JSON.parse(host.querySelector('script[type="application/json"]').textContent);
+    const before = host.staticHtml;
+    let changed = null;
+    for (const row of host.querySelectorAll('.sc-control')) {
+      const input = row.querySelector('select, input[type="range"]');
+      if (!input) continue;
+      const last = input.tagName === 'SELECT' ? String(input.options.length - 1) : input.max;
+      const target = input.value === last ? (input.tagName === 'SELECT' ? '0' : input.min) : last;
+      input.value = target;
+      input.dispatchEvent(new Event(input.tagName === 'SELECT' ? 'change' : 'input', {bubbles: true}));
+      await settle();
+      if (host.staticHtml !== before) { changed = row.dataset.name; break; }
+    }
+    const cell = host.closest('.cell_output');
+    const widgets = cell ? [...cell.querySelectorAll('.widget-subarea, .jupyter-widgets')] : [];
+    out.push({
+      calculator: data.calculator, changed, before, html: host.staticHtml,
+      values: JSON.parse(host.dataset.values), constants: data.constants,
+      shown: host.querySelector('.sc-text').innerText,
+      visible: host.offsetParent !== null && !host.hidden,
+      visibleWidgets: widgets.filter(w => w.offsetParent !== null).length,
+      figure: !!host.querySelector('.sc-figure'),
+      staleFigure: !!host.querySelector('.sc-figure.sc-stale'),
+    });
+  }
+  const notes = [...document.querySelectorAll('div.static-calculator-snapshot')];
+  return {calculators: out, snapshots: notes.length,
+          hiddenSnapshots: notes.filter(n => n.hidden || n.offsetParent === null).length};
+}"""
+
+
 @dataclass
 class PageReport:
     """What the browser saw on one page."""
@@ -249,10 +295,17 @@ def _visit(page: Any, html: Path, url: str, name: str, report: PageReport) -> No
     settled = page.evaluate(SETTLE_JS, SETTLE_TIMEOUT_MS)
     report.facts = page.evaluate(INSPECT_JS)
     report.facts["settled"] = settled
+    report.facts["static"] = page.evaluate(CALCULATORS_JS)
     report.load_s = time.perf_counter() - start
     if name.startswith("notebooks/"):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=True)
+    hosts = page.locator("div.static-calculator")
+    for i, calc in enumerate(report.facts["static"]["calculators"]):  # after their change
+        shot = SHOTS / f"calculator_{calc['calculator']}.png"
+        if not shot.exists() or shot.stat().st_mtime < start:  # the first one on this pass
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            hosts.nth(i).screenshot(path=str(shot))
 
 
 @pytest.fixture(scope="module")
@@ -399,3 +452,56 @@ def test_introduction_renders_its_widget_and_screenshots(browser_pass: dict[str,
         if name.startswith("notebooks/"):
             shot = SHOTS / f"{Path(name).stem}.png"
             assert shot.is_file() and shot.stat().st_size > 50_000, f"{shot} is missing or blank"
+
+
+# --------------------------------------------------------------------------------------------
+# Static calculators (issue #17): they recompute in the page, as labutils does.
+# --------------------------------------------------------------------------------------------
+
+
+def _static_calculators(browser_pass: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, calc) for name, report in browser_pass["pages"].items()
+            for calc in report.facts["static"]["calculators"]]
+
+
+def _words(text: str) -> str:
+    """``text`` without whitespace (innerText puts tabs and newlines between table cells)."""
+    return "".join(text.split())
+
+
+def test_every_static_calculator_is_in_the_book(browser_pass: dict[str, Any]) -> None:
+    from labutils.widgets.static import CONSTANTS
+
+    found = {calc["calculator"] for _, calc in _static_calculators(browser_pass)}
+    assert found == set(CONSTANTS), f"static calculators not on any page: {set(CONSTANTS) - found}"
+
+
+def test_static_calculators_recompute_as_labutils_does(browser_pass: dict[str, Any]) -> None:
+    """One control changed per calculator: the text changed, it is exactly labutils' text for
+    the new setting, and the page shows it (whitespace aside)."""
+    from labutils.widgets.static import reference_html
+
+    for page, calc in _static_calculators(browser_pass):
+        where = f"{page}: {calc['calculator']}"
+        assert calc["visible"], f"{where}: the static calculator is not shown"
+        assert calc["changed"], f"{where}: no control changed its text"
+        assert calc["html"] != calc["before"]
+        want = reference_html(calc["calculator"], calc["values"], calc["constants"])
+        assert calc["html"] == want, f"{where} at {calc['values']}:\npage:     {calc['html']}\nlabutils: {want}"
+        plain = html_lib.unescape(re.sub(r"<[^>]+>", "", want))
+        assert _words(calc["shown"]) == _words(plain), f"{where}: shows {calc['shown']!r}"
+        shot = SHOTS / f"calculator_{calc['calculator']}.png"
+        assert shot.is_file() and shot.stat().st_size > 5_000, f"{shot} is missing or blank"
+
+
+def test_frozen_widgets_are_hidden_and_snapshots_say_so(browser_pass: dict[str, Any]) -> None:
+    """The widget snapshot beside a static calculator is hidden, its first figure is dimmed
+    once the setting differs, and every calculator without a static version says it is a
+    snapshot."""
+    for page, calc in _static_calculators(browser_pass):
+        assert calc["visibleWidgets"] == 0, f"{page}: {calc['calculator']}'s widget still shows"
+        assert calc["staleFigure"] == calc["figure"], f"{page}: {calc['calculator']}'s figure"
+    hidden = {n: r.facts["static"]["hiddenSnapshots"] for n, r in browser_pass["pages"].items()
+              if r.facts["static"]["hiddenSnapshots"]}
+    assert not hidden, f"snapshot notices left hidden: {hidden}"
+    assert sum(r.facts["static"]["snapshots"] for r in browser_pass["pages"].values()) >= 1

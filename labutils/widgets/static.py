@@ -41,8 +41,8 @@ from labutils.throughput import J_PER_MWH, PETAFLOP_S_DAY_FLOPS, S_PER_DAY, S_PE
 
 #: The red of a rejected setting (labutils.widgets.calculator.error_html uses the same).
 ERROR_STYLE = "color:#b00"
-#: How to run a calculator live, said by every snapshot notice.
-LIVE_HINT = "run the notebook in JupyterLab (`make lab`) to use it live"
+#: How to run a calculator live (HTML), said beside every calculator in the book.
+LIVE_HINT = "run the notebook in JupyterLab (<code>make lab</code>)"
 #: CSS class of the markup the book's runtime.js looks for.
 STATIC_CLASS = "static-calculator"
 SNAPSHOT_CLASS = "static-calculator-snapshot"
@@ -213,9 +213,9 @@ def static_markup(data: Mapping[str, Any]) -> str:
 
 def snapshot_markup() -> str:
     """The hidden notice the book reveals above a calculator that only runs in a kernel."""
-    return (f"<div hidden class='{SNAPSHOT_CLASS}'><b>Snapshot.</b> This calculator trains or "
-            f"searches with Python, so the book shows its first setting only: its controls do "
-            f"not recompute here; {html.escape(LIVE_HINT)}.</div>")
+    return (f"<div hidden class='{SNAPSHOT_CLASS}'><b>Snapshot.</b> This calculator needs "
+            f"Python (it trains, measures or searches), so the book shows its first setting "
+            f"only: moving its controls recomputes nothing here. To use it, {LIVE_HINT}.</div>")
 
 
 def show(markup: str) -> None:

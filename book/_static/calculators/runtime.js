@@ -109,9 +109,10 @@
     const name = data.calculator;
     const calc = SC.calculators[name];
     const box = el("div", { class: "sc-calculator" });
-    box.append(el("p", { class: "sc-note" },
-      "Recomputed in this page by the book's JavaScript (tested against labutils); " +
-      `no Python runs here. To change the code too, ${data.live_hint}.`));
+    const note = el("p", { class: "sc-note" });
+    note.innerHTML = "Live in this page: the book's JavaScript, tested against labutils, " +
+      `recomputes the text as you change a control (no Python runs here). To run the Python, ${data.live_hint}.`;
+    box.append(note);
     const form = el("div", { class: "sc-controls" });
     const text = el("div", { class: "sc-text", "aria-live": "polite" });
     const controls = {};
@@ -141,12 +142,13 @@
       figure = el("figure", { class: "sc-figure" });
       figure.append(el("img", { src: `data:image/png;base64,${data.figure_png}`,
         alt: `figure of the ${name} calculator for its first setting` }));
-      figure.append(el("figcaption", {},
-        "Drawn by Python for the first setting; this page redraws the text above, not the " +
-        `figure (it is dimmed once the setting differs). To redraw it, ${data.live_hint}.`));
+      const caption = el("figcaption");
+      caption.innerHTML = "Drawn by Python for the first setting, and dimmed once the setting " +
+        `differs: this page recomputes the text, not the figure. To redraw it, ${data.live_hint}.`;
+      figure.append(caption);
       box.append(figure);
     }
-    host.replaceChildren(box);
+    host.append(box); // the JSON stays: the browser test reads the constants from it
     const cell = host.closest(".cell_output");
     if (cell) { // hide the frozen widget (and anything else) beside our output
       let own = host;
