@@ -103,7 +103,8 @@ def test_lecture_bandwidths_are_cited_and_agree_with_hardware():
     assert C.NVSWITCH.bandwidth_bytes_per_s == 900e9
     assert C.INFINIBAND.bandwidth_bytes_per_s == 50e9
     for link in (C.NVSWITCH, C.INFINIBAND):
-        assert "001_1699c98f94d8aa9d.txt" in link.source
+        assert "Lecture 1, *Pretraining Large Language Models*" in link.source
+    assert C.Link is hardware.Link  # one link model, in labutils.hardware
     assert hardware.get("H100-SXM").interconnect_bytes_per_s == C.NVSWITCH.bandwidth_bytes_per_s
     # 7B bf16 gradients on a ring of 8 GPUs over NVSwitch: 2·7/8·14e9 B / 900 GB/s + 14 α
     t = C.link_all_reduce_time(14e9, 8, C.NVSWITCH)

@@ -28,52 +28,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+# The links are priced in one place, labutils.hardware; imported here for the chapters that read
+# them next to the collectives.
+from labutils.hardware import INFINIBAND, LINKS, NVSWITCH, NVSWITCH_PER_DIRECTION, Link  # noqa: F401
 from labutils.parallel.grid import global_rank
 from labutils.validate import integer, non_negative, positive
-
-# ----------------------------------------------------------------------------------------------
-# The lecture's link bandwidths (cited constants)
-# ----------------------------------------------------------------------------------------------
-
-LECTURE = "001_1699c98f94d8aa9d.txt ('Training: Going beyond 1 node')"
-
-
-@dataclass(frozen=True)
-class Link:
-    """A network link as the α–β model sees it.
-
-    ``bandwidth_bytes_per_s`` is the bandwidth a ring step gets (β = 1 / bandwidth);
-    ``latency_s`` is α, the fixed cost of one message.
-    """
-
-    name: str
-    bandwidth_bytes_per_s: float  # bytes/s, GB = 1e9
-    latency_s: float  # seconds per message (α)
-    source: str
-
-    def __post_init__(self) -> None:
-        positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
-        non_negative("latency_s", self.latency_s)
-
-    @property
-    def beta_s_per_byte(self) -> float:
-        """β in seconds per byte."""
-        return 1.0 / self.bandwidth_bytes_per_s
-
-
-_LATENCY_NOTE = ("latency is an assumed order of magnitude (the lecture gives none); it only "
-                 "matters for small messages")
-NVSWITCH = Link("NVSwitch (inside a node)", 900e9, 5e-6,
-                f"{LECTURE}: 'NVSwitch: 900 GB/s' (NVIDIA's figure is the bidirectional total "
-                f"per H100, i.e. 450 GB/s each way); {_LATENCY_NOTE}")
-INFINIBAND = Link("InfiniBand (between nodes)", 50e9, 10e-6,
-                  f"{LECTURE}: 'Infiniband: 50 GB/s' (400 Gb/s NDR, per direction); "
-                  f"{_LATENCY_NOTE}")
-NVSWITCH_PER_DIRECTION = Link(
-    "NVSwitch, one direction", 450e9, 5e-6,
-    "NVIDIA H100 datasheet: NVLink 900 GB/s is the bidirectional total (18 links x 50 GB/s), "
-    f"450 GB/s each way; {_LATENCY_NOTE}")
-LINKS: dict[str, Link] = {"nvswitch": NVSWITCH, "infiniband": INFINIBAND}  # the lecture's two
 
 # ----------------------------------------------------------------------------------------------
 # Validation and bookkeeping

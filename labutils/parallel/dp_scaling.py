@@ -15,18 +15,17 @@ backward pass as PyTorch DDP does (Li et al. 2020). Peak FLOP/s come from
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labutils import hardware
-from labutils.flops import training_flops
+from labutils.flops import BACKWARD_TO_FORWARD_FLOPS, training_flops
+from labutils.hardware import INFINIBAND, NVSWITCH, Link, check_link
+from labutils.parallel.collectives import ALGORITHMS, alpha_beta_time
+from labutils.parallel.ddp import DEFAULT_BUCKET_BYTES
 from labutils.validate import non_negative, number, positive, positive_int
-from labutils.parallel.collectives import (ALGORITHMS, INFINIBAND, NVSWITCH, Link,
-                                           alpha_beta_time)
 
-FORWARD_FRACTION = 1.0 / 3.0  # forward 2N, backward 4N FLOPs per token
-DEFAULT_BUCKET_BYTES = 25 * 2**20  # torch DDP's bucket_cap_mb=25 (MiB)
+FORWARD_FRACTION = 1.0 / (1 + BACKWARD_TO_FORWARD_FLOPS)  # forward 2N of 6N FLOPs per token
 
 # Kaplan et al. 2020, Sec. 5.1: B_crit(L) ≈ B* / L^(1/α_B), B* ≈ 2e8 tokens, α_B ≈ 0.21
 KAPLAN_B_STAR_TOKENS = 2e8
@@ -58,8 +57,7 @@ class DPCluster:
                 or self.gpus_per_node < 1:
             raise ValueError(f"gpus_per_node must be an int >= 1, got {self.gpus_per_node!r}")
         for name in ("intra_link", "inter_link"):
-            if not isinstance(getattr(self, name), Link):
-                raise TypeError(f"{name} must be a Link, got {getattr(self, name)!r}")
+            check_link(name, getattr(self, name))
         positive("bucket_bytes", self.bucket_bytes)
         if not isinstance(self.overlap, bool):
             raise TypeError(f"overlap must be a bool, got {self.overlap!r}")
@@ -78,7 +76,8 @@ class DPCluster:
 
     def link_for(self, world_size: int) -> Link:
         """The slowest link a ring of ``world_size`` GPUs crosses."""
-        return self.intra_link if positive_int("world_size", world_size) <= self.gpus_per_node else self.inter_link
+        return hardware.link_for(positive_int("world_size", world_size), self.gpus_per_node,
+                                 self.intra_link, self.inter_link)
 
 
 def _check_cluster(cluster: object) -> DPCluster:

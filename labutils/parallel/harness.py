@@ -24,6 +24,8 @@ from labutils.model import TransformerConfig
 from labutils.nn import GPT
 from labutils.validate import number, positive_int
 
+FP32_TOLERANCE = 1e-5  # the course's bar: a parallel run equals one process within this, in fp32
+
 # ----------------------------------------------------------------------------------------------
 # Timeline events
 # ----------------------------------------------------------------------------------------------

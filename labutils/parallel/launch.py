@@ -127,8 +127,9 @@ def _context() -> mp.context.BaseContext:
     """
     ctx = mp.get_context("forkserver")
     # torch._dynamo is imported by DDP, FSDP and optimizers: pay that import once, not per rank.
+    # The harness brings the course GPT (labutils.nn, labutils.model) that every strategy builds.
     ctx.set_forkserver_preload(["torch", "torch.distributed", "torch._dynamo", "torch.optim",
-                                "labutils.parallel.launch"])
+                                "labutils.parallel.launch", "labutils.parallel.harness"])
     return ctx
 
 

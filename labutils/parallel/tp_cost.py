@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labutils.hardware import GPUS_PER_NODE, INFINIBAND, NVSWITCH, Link, check_link, link_for
 from labutils.model import TransformerConfig
-from labutils.parallel.collectives import INFINIBAND, NVSWITCH, Link, link_all_reduce_time
+from labutils.parallel.collectives import link_all_reduce_time
 from labutils.validate import fraction, integer, positive
 
-GPUS_PER_NODE = 8  # an HGX/DGX node (lecture 001, "Going beyond 1 node")
 ALL_REDUCES_PER_LAYER = {"forward": 2, "backward": 2}  # Shoeybi et al. 2019, Fig. 4
 
 
@@ -42,12 +42,6 @@ def _check_tp_width(d_model: object, tp: object) -> tuple[int, int]:
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
-    return value
-
-
-def _check_link(name: str, value: object) -> Link:
-    if not isinstance(value, Link):
-        raise TypeError(f"{name} must be a Link (e.g. NVSWITCH, INFINIBAND), got {value!r}")
     return value
 
 
@@ -125,8 +119,7 @@ def tp_layer_comm_time_s(seq_len: int, micro_batch: int, d_model: int, tp: int, 
 def link_for_tp(tp: int, gpus_per_node: int = GPUS_PER_NODE, intra: Link = NVSWITCH,
                 inter: Link = INFINIBAND) -> Link:
     """The slowest link a TP group of ``tp`` GPUs uses: NVSwitch inside a node, else InfiniBand."""
-    intra, inter = _check_link("intra", intra), _check_link("inter", inter)
-    return intra if _check_tp(tp) <= integer("gpus_per_node", gpus_per_node, 1) else inter
+    return link_for(_check_tp(tp), gpus_per_node, intra, inter)  # a TP group spans tp GPUs
 
 
 @dataclass(frozen=True)
@@ -161,7 +154,7 @@ def tp_layer_cost(seq_len: int, micro_batch: int, d_model: int, tp: int, *, peak
     peak, mfu = positive("peak_flops", peak_flops), fraction("mfu", mfu)
     if mfu == 0:
         raise ValueError("mfu must be in (0, 1], got 0")
-    link = _check_link("link", link) if link is not None else link_for_tp(t, gpus_per_node)
+    link = check_link("link", link) if link is not None else link_for_tp(t, gpus_per_node)
     comm_s = tp_layer_comm_time_s(seq_len, micro_batch, d_model, t, link,
                                   bytes_per_element=bytes_per_element)
     compute_s = layer_train_flops(seq_len, micro_batch, d_model) / t / (peak * mfu)
