@@ -37,6 +37,7 @@ from labutils.scaling import law as scaling_law  # noqa: E402
 from labutils.widgets import calculator as calculator_module  # noqa: E402
 from labutils.widgets import (  # noqa: E402
     context_parallel as cp_widget,
+    flops as flops_widget,
     hardware as hardware_widget,
     memory as memory_widget,
     pipeline as pipeline_widget,
@@ -157,6 +158,7 @@ BUILDERS: dict[str, Callable[[], object]] = {
     "context_parallel": lambda: cp_widget.context_parallel_explorer(),
     "pipeline": lambda: pipeline_widget.pipeline_explorer(),
     "hardware": lambda: hardware_widget.hardware_explorer(),
+    "flops": lambda: flops_widget.flops_calculator(),
 }
 
 
@@ -267,10 +269,26 @@ def _hardware_numbers(v: dict[str, Any], consts: dict[str, Any]) -> dict[str, fl
     return {row: value for row, value in summary.items() if not isinstance(value, str)}
 
 
+def _flops_numbers(v: dict[str, Any], consts: dict[str, Any]) -> dict[str, float]:
+    from labutils import flops
+    from labutils.model import TransformerConfig, param_breakdown
+
+    cfg = TransformerConfig(vocab_size=v["vocab_size"], seq_len=v["seq_len"], d_model=v["d_model"],
+                            n_layers=v["n_layers"], n_heads=v["n_heads"], mlp=v["mlp"],
+                            tied_embeddings=v["tied_embeddings"])
+    d = 10.0 ** v["log10_tokens"]
+    n = param_breakdown(cfg)["total"]
+    return {"ffn": cfg.ffn_dim, "dense": flops.flops_per_token(cfg, attention=False),
+            "training": flops.flops_per_token(cfg), "kaplan": flops.kaplan_flops_per_token(cfg),
+            "attention_share": flops.attention_share(cfg),
+            "forward": flops.flops_per_token(cfg, training=False),
+            "compute_exact": flops.training_compute(cfg, d), "compute_6nd": flops.training_flops(n, d)}
+
+
 NUMBERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, float]]] = {
     "memory": _memory_numbers, "throughput": _throughput_numbers, "scaling": _scaling_numbers,
     "tensor_parallel": _tp_numbers, "context_parallel": _cp_numbers,
-    "pipeline": _pipeline_numbers, "hardware": _hardware_numbers,
+    "pipeline": _pipeline_numbers, "hardware": _hardware_numbers, "flops": _flops_numbers,
 }
 
 
@@ -315,4 +333,4 @@ def test_javascript_matches_labutils(name: str, fast_figures: None) -> None:
         for key, value in want.items():
             assert have[key] == pytest.approx(value, rel=RTOL, abs=0.0), (
                 f"{name} at {values}: {key} js={have[key]!r} python={value!r}")
-    assert rejected < len(grid) // 2, f"{name}: {rejected} of {len(grid)} settings rejected"
+    assert len(grid) - rejected >= 30, f"{name}: {rejected} of {len(grid)} settings rejected"

@@ -77,5 +77,5 @@ def flops_calculator(
             tied_embeddings=values["tied_embeddings"], name="calculator")
         return _html_table(calculator_summary(cfg, 10.0 ** values["log10_tokens"])), None
 
-    calc = calculator(controls, render, figure=False)
+    calc = calculator(controls, render, figure=False, static="flops")
     return widgets.HBox([widgets.VBox(list(controls.values())), calc.text])

@@ -14,8 +14,9 @@ output, next to the widget:
 The markup is a ``<div hidden>``: JupyterLab keeps ``hidden`` even when it sanitizes an
 untrusted output, so nothing shows there; the book's ``calculators/runtime.js`` reveals it,
 builds the controls and hides the widget snapshot. A calculator without a static version
-(muP, precision, recipe and planner explorers train or search with torch) gets a hidden notice
-instead, which the book reveals above its snapshot.
+(the muP, precision and recipe explorers train or measure with torch; the run planner searches;
+the data-parallel explorer simulates bucketed overlap) gets a hidden notice instead, which the
+book reveals above its snapshot.
 """
 
 from __future__ import annotations
@@ -165,6 +166,12 @@ def _hardware(extra: Mapping[str, Any]) -> dict[str, Any]:
     return {"accelerators": _accelerators(), "GiB": hardware.GiB}
 
 
+def _flops(extra: Mapping[str, Any]) -> dict[str, Any]:
+    from labutils.flops import FLOPS_PER_MAC, training_multiplier
+
+    return {"FLOPS_PER_MAC": FLOPS_PER_MAC, "TRAINING_MULTIPLIER": training_multiplier()}
+
+
 def _no_constants(extra: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
@@ -179,6 +186,7 @@ CONSTANTS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "context_parallel": _context_parallel,
     "pipeline": _no_constants,
     "hardware": _hardware,
+    "flops": _flops,
 }
 
 
@@ -213,9 +221,9 @@ def static_markup(data: Mapping[str, Any]) -> str:
 
 def snapshot_markup() -> str:
     """The hidden notice the book reveals above a calculator that only runs in a kernel."""
-    return (f"<div hidden class='{SNAPSHOT_CLASS}'><b>Snapshot.</b> This calculator needs "
-            f"Python (it trains, measures or searches), so the book shows its first setting "
-            f"only: moving its controls recomputes nothing here. To use it, {LIVE_HINT}.</div>")
+    return (f"<div hidden class='{SNAPSHOT_CLASS}'><b>Snapshot.</b> This calculator runs in "
+            f"Python only, so the book shows its first setting: moving its controls below "
+            f"recomputes nothing here. To use it, {LIVE_HINT}.</div>")
 
 
 def show(markup: str) -> None:
@@ -262,6 +270,17 @@ def _report_text(module: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]]
     return text
 
 
+def _flops_text(values: Mapping[str, Any], consts: Mapping[str, Any]) -> str:
+    from labutils.model import TransformerConfig
+    from labutils.widgets.flops import _html_table, calculator_summary
+
+    cfg = TransformerConfig(  # as labutils.widgets.flops.flops_calculator's render builds it
+        vocab_size=values["vocab_size"], seq_len=values["seq_len"], d_model=values["d_model"],
+        n_layers=values["n_layers"], n_heads=values["n_heads"], mlp=values["mlp"],
+        tied_embeddings=values["tied_embeddings"], name="calculator")
+    return _html_table(calculator_summary(cfg, 10.0 ** values["log10_tokens"]))
+
+
 #: name -> (values, constants) -> the HTML text the live calculator shows for those values.
 REFERENCE: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = {
     "memory": _render_text("memory"),
@@ -271,6 +290,7 @@ REFERENCE: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = {
     "context_parallel": _report_text("context_parallel"),
     "pipeline": _pipeline_text,
     "hardware": _render_text("hardware"),
+    "flops": _flops_text,
 }
 
 
