@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from labutils.validate import number
 
-PAPER = "Penedo et al. 2024, The FineWeb Datasets (arXiv:2406.17557)"
+PAPER = "Penedo et al. 2024"  # The FineWeb Datasets, arXiv:2406.17557
 BLOG = "FineWeb blog post (HuggingFaceFW/blogpost-fineweb-v1), section Deduplication"
-CODE = "huggingface/datatrove, examples/fineweb.py"
+CODE = "datatrove examples/fineweb.py"
 
 
 @dataclass(frozen=True)
