@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.distributed as dist
 
 from labutils.memory import ddp_comm_volume, model_state_bytes, ring_comm_bytes, shard_numel, zero_comm_volume
@@ -174,15 +173,16 @@ def train_fsdp2_variant(run: object, variant: str) -> dict:
     parameters this rank holds), ``comm`` (elements per step by (collective, group size), in
     :class:`~labutils.parallel.zero.CommCounter`'s convention) and ``root_numel``.
     """
-    from torch.distributed.fsdp import CPUOffloadPolicy, fully_shard
+    from torch.distributed.fsdp import CPUOffloadPolicy
 
-    from labutils.parallel.zero import CommCounter, ZeroRun, _build_model, _local_batch
+    from labutils.parallel.grid import rank_device
+    from labutils.parallel.zero import ZeroRun, train_fsdp2
 
     if not isinstance(run, ZeroRun):
         raise TypeError(f"run must be a ZeroRun, got {type(run).__name__}")
     if variant not in FSDP2_VARIANTS:
         raise ValueError(f"variant must be one of {FSDP2_VARIANTS}, got {variant!r}")
-    rank, world = dist.get_rank(), dist.get_world_size()
+    world = dist.get_world_size()
     kwargs: dict = {}
     if variant == "no_reshard":
         kwargs["reshard_after_forward"] = False
@@ -193,32 +193,12 @@ def train_fsdp2_variant(run: object, variant: str) -> dict:
             raise ValueError(f"the hybrid variant needs an even world size >= 4, got {world}")
         from torch.distributed.device_mesh import init_device_mesh
 
-        kwargs["mesh"] = init_device_mesh("cpu", (world // 2, 2), mesh_dim_names=("replicate", "shard"))
-    model = _build_model(run)
-    for block in model.blocks:
-        fully_shard(block, **kwargs)
-    fully_shard(model, **kwargs)
-    opt = torch.optim.Adam(model.parameters(), lr=run.lr)
-    losses, comm = [], []
-    for step in range(run.steps):
-        idx, tgt = _local_batch(run, step, rank, world)
-        with CommCounter() as cc:
-            opt.zero_grad(set_to_none=True)
-            _, loss = model(idx, tgt)
-            loss.backward()
-            opt.step()
-        losses.append(loss.item())
-        by_group: dict[str, int] = {}
-        for rec in cc.records:
-            key = f"{rec.op} over {rec.world_size}"
-            by_group[key] = by_group.get(key, 0) + rec.volume_elements
-        comm.append(by_group)
-    params = list(model.parameters())
-    return {"losses": losses, "variant": variant,
-            "params": torch.cat([p.full_tensor().detach().reshape(-1) for p in params]),
-            "local_numel": sum(p.to_local().numel() for p in params),
-            "device": str(params[0].to_local().device), "comm": comm,
-            "root_numel": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("blocks."))}
+        kwargs["mesh"] = init_device_mesh(rank_device().type, (world // 2, 2),
+                                          mesh_dim_names=("replicate", "shard"))
+    out = train_fsdp2(run, **kwargs)
+    return {"losses": out["losses"], "variant": variant, "params": out["params"],
+            "local_numel": out["local_numel"], "device": out["device"],
+            "comm": [c["by_group"] for c in out["comm"]], "root_numel": out["root_numel"]}
 
 
 def compare_fsdp2_variants(run: object, variants: tuple[str, ...]) -> dict[str, dict]:

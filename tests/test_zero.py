@@ -9,6 +9,7 @@ from labutils.memory import model_state_bytes, ring_comm_bytes, zero_comm_volume
 from labutils.model import count_params, tiny_config
 from labutils.parallel import launch
 from labutils.parallel import zero as Z
+from labutils.parallel.harness import build_model
 
 RUN = Z.ZeroRun(tiny_config(), steps=3, micro_batch=2, lr=1e-3)
 PSI = count_params(RUN.cfg)
@@ -38,7 +39,7 @@ def test_zero_training_equals_ddp_and_single_process(results, stage):
     for o in out:  # every rank ends with the same, correct parameters
         assert (o["zero"][stage]["params"] - ref["params"]).abs().max().item() < TOL
         assert (o["zero"][stage]["params"] - o["ddp"]["params"]).abs().max().item() < TOL
-    init = torch.cat([p.detach().reshape(-1) for p in Z._build_model(RUN).parameters()])
+    init = torch.cat([p.detach().reshape(-1) for p in build_model(RUN.cfg, RUN.seed).parameters()])
     assert (ref["params"] - init).abs().max().item() > 100 * TOL  # the steps did move the weights
 
 
@@ -73,7 +74,7 @@ def test_comm_bytes_equal_prediction(results, stage):
 @pytest.mark.slow
 def test_zero3_gathers_one_block_at_a_time(results):
     world, out, _ = results
-    model = Z._build_model(RUN)
+    model = build_model(RUN.cfg, RUN.seed)
     root = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("blocks."))
     block = sum(p.numel() for p in model.blocks[0].parameters())
     assert out[0]["zero"][3]["peak_gathered_bytes"] == 4 * (root + block)
@@ -96,7 +97,7 @@ def test_fsdp2_holds_the_same_sharded_bytes(results):
 def test_padding_and_sgd():
     # d_model = 9: LayerNorm vectors of 9 elements do not divide by 2 ranks, so shards are padded.
     run = Z.ZeroRun(tiny_config(d_model=9, n_heads=3), steps=2, micro_batch=2, lr=1e-2, optimizer="sgd")
-    numels = [p.numel() for p in Z._build_model(run).parameters()]
+    numels = [p.numel() for p in build_model(run.cfg, run.seed).parameters()]
     out = launch(Z.compare_stages, 2, run, (1, 3), False, False, timeout_s=120)
     ref = Z.train_reference(run, 2)
     for stage in (1, 3):

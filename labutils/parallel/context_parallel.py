@@ -32,6 +32,7 @@ import torch.distributed as dist
 
 from labutils.activations import activation_bytes_per_layer
 from labutils.attention import block_attention, causal_mask, empty_partial, merge_partials
+from labutils.parallel.grid import rank_device
 from labutils.validate import integer, non_negative, number, positive
 
 SCHEMES = ("contiguous", "zigzag")
@@ -167,9 +168,10 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
     """The ring loop of :func:`ring_attention`; returns (o, logsumexp of each query's scores)."""
     p, r = dist.get_world_size(), dist.get_rank()
     s = q.shape[-2] * p
-    q_pos = positions_of_rank(s, p, r, scheme)
+    q_pos = positions_of_rank(s, p, r, scheme).to(q.device)
     kv = torch.stack([k, v]).contiguous()  # one message per step: K and V together
-    m, l, o = empty_partial(q, v.shape[-1])
+    # on the device of q (labutils.attention.empty_partial allocates on the CPU)
+    m, l, o = (t.to(q.device) for t in empty_partial(q, v.shape[-1]))
     for t in range(p):
         reqs, nxt = [], None
         if t < p - 1:  # start moving the block we hold while we compute on it
@@ -177,7 +179,8 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
             reqs = _exchange(kv, nxt)
             stats.sent_bytes += kv.numel() * kv.element_size()
             stats.messages_sent += 1
-        k_pos = positions_of_rank(s, p, (r - t) % p, scheme)  # the block started on rank r - t
+        # the block that started on rank r - t
+        k_pos = positions_of_rank(s, p, (r - t) % p, scheme).to(q.device)
         mask = causal_mask(q_pos, k_pos) if causal else None
         if mask is not None and not bool(mask.any()):
             stats.blocks_skipped += 1  # fully masked: no work at all
@@ -209,12 +212,12 @@ def _ring_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.T
     p, r = dist.get_world_size(), dist.get_rank()
     s = q.shape[-2] * p
     scale = 1.0 / math.sqrt(q.shape[-1])
-    q_pos = positions_of_rank(s, p, r, scheme)
+    q_pos = positions_of_rank(s, p, r, scheme).to(q.device)
     delta = (do * o).sum(dim=-1, keepdim=True)
     dq = torch.zeros_like(q)
     buf = torch.stack([k, v, torch.zeros_like(k), torch.zeros_like(v)]).contiguous()
     for t in range(p):
-        k_pos = positions_of_rank(s, p, (r - t) % p, scheme)
+        k_pos = positions_of_rank(s, p, (r - t) % p, scheme).to(q.device)
         mask = causal_mask(q_pos, k_pos) if causal else None
         if mask is None or bool(mask.any()):
             kb, vb = buf[0], buf[1]
@@ -288,15 +291,16 @@ def ring_attention_worker(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cau
     With ``grad_out`` (the upstream gradient of the full output), also run the backward and
     return this rank's shards of dq, dk, dv.
     """
-    p, r = dist.get_world_size(), dist.get_rank()
+    p, r, device = dist.get_world_size(), dist.get_rank(), rank_device()
     stats = RingStats()
     grad = grad_out is not None
-    qs, ks, vs = (shard(t, p, r, scheme).detach().requires_grad_(grad) for t in (q, k, v))
+    qs, ks, vs = (shard(t, p, r, scheme).to(device).detach().requires_grad_(grad)
+                  for t in (q, k, v))
     out = ring_attention(qs, ks, vs, causal, scheme, stats)
-    res = {"out": out.detach()}
+    res = {"out": out.detach().cpu()}
     if grad:
-        out.backward(shard(grad_out, p, r, scheme))
-        res.update(dq=qs.grad, dk=ks.grad, dv=vs.grad)
+        out.backward(shard(grad_out, p, r, scheme).to(device))
+        res.update(dq=qs.grad.cpu(), dk=ks.grad.cpu(), dv=vs.grad.cpu())
     res.update(sent_bytes=stats.sent_bytes, messages_sent=stats.messages_sent,
                score_pairs=stats.score_pairs, blocks_computed=stats.blocks_computed,
                blocks_skipped=stats.blocks_skipped, backward_sent_bytes=stats.backward_sent_bytes,

@@ -32,9 +32,9 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from labutils.model import TransformerConfig
-from labutils.parallel.grid import global_rank
-from labutils.parallel.harness import (Event, EventLog, batch_shard, build_model, make_batch,
-                                       max_grad_difference, reference_gradients)
+from labutils.parallel.grid import global_rank, rank_device
+from labutils.parallel.harness import (Event, EventLog, batch_shard, build_model, gradients,
+                                       make_batch, max_grad_difference, reference_gradients)
 
 VARIANTS = ("naive", "bucketed", "overlapped", "accumulate", "torch")
 DEFAULT_BUCKET_BYTES = 25 * 2**20  # torch DDP's default bucket_cap_mb=25 (MiB)
@@ -302,14 +302,15 @@ def ddp_gradients_worker(variant: str, cfg: TransformerConfig, global_batch: int
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     _check_split(global_batch, world, accum_steps if variant == "accumulate" else 1)
-    model = build_model(cfg, seed)
+    device = rank_device()
+    model = build_model(cfg, seed, device)
     log = EventLog(enabled=record)
     ddp = wrap(variant, model, bucket_bytes, log)
-    idx, tgt = make_batch(cfg, global_batch, seed)
+    idx, tgt = make_batch(cfg, global_batch, seed, device)
     dist.barrier()
     loss = _train_step(ddp, variant, batch_shard(idx, rank, world), batch_shard(tgt, rank, world),
                        accum_steps, log)
-    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    grads = gradients(model)
     return {"grads": grads, "loss": loss, "events": list(log.events),
             "allreduce_calls": getattr(ddp, "allreduce_calls", None)}
 
@@ -329,12 +330,12 @@ def ddp_step_time_worker(variant: str, cfg: TransformerConfig, per_rank_batch: i
     ``steps`` after ``warmup``. ``per_rank_batch`` sequences per rank (weak scaling holds it
     fixed; strong scaling divides a fixed global batch by the number of ranks)."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    model = build_model(cfg, seed)
+    model = build_model(cfg, seed, rank_device())
     ddp = wrap(variant, model, bucket_bytes) if world > 1 else None
     # A hand-written SGD update: torch.optim's constructor imports torch._dynamo (seconds per
     # process), which would dwarf the steps being timed.
     params = [p for p in model.parameters() if p.requires_grad]
-    idx, tgt = make_batch(cfg, per_rank_batch, seed + rank)
+    idx, tgt = make_batch(cfg, per_rank_batch, seed + rank, rank_device())
     times = []
     for s in range(warmup + steps):
         dist.barrier()
@@ -362,8 +363,8 @@ def timeline_worker(variant: str, cfg: TransformerConfig, global_batch: int,
     last one (the first warms up allocators and gloo's connections)."""
     rank, world = dist.get_rank(), dist.get_world_size()
     _check_split(global_batch, world, 1)
-    model = build_model(cfg, seed)
-    idx, tgt = make_batch(cfg, global_batch, seed)
+    model = build_model(cfg, seed, rank_device())
+    idx, tgt = make_batch(cfg, global_batch, seed, rank_device())
     idx, tgt = batch_shard(idx, rank, world), batch_shard(tgt, rank, world)
     log = EventLog(enabled=True)
     ddp = wrap(variant, model, bucket_bytes, log)

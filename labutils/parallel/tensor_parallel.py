@@ -45,6 +45,8 @@ import torch.nn.functional as F
 from labutils.nn.gpt import MLP, Block, CausalSelfAttention, apply_rope
 from labutils.parallel.collectives import (count_traffic, ring_all_gather, ring_all_reduce,
                                            ring_reduce_scatter)
+from labutils.parallel.grid import rank_device
+from labutils.parallel.harness import gradients
 
 # ----------------------------------------------------------------------------------------------
 # Counting the collectives this module calls
@@ -443,9 +445,9 @@ def tp_worker(case: TPCase, sequence_parallel: bool = False) -> dict:
     and the loss are this rank's sequence shard (the total loss is the sum over ranks).
     """
     rank, world = _tp()
-    sp = sequence_parallel
-    module = _tp_module(case, _full_module(case), rank, world, sp)
-    x, w = _inputs(case)
+    sp, device = sequence_parallel, rank_device()
+    module = _tp_module(case, _full_module(case).to(device), rank, world, sp)
+    x, w = (t.to(device) for t in _inputs(case))
     T = case.cfg.seq_len
     if case.part == "row":
         x = shard_rows(x.transpose(0, 2), rank, world).transpose(0, 2).contiguous()  # (B, T, F/t)
@@ -461,8 +463,8 @@ def tp_worker(case: TPCase, sequence_parallel: bool = False) -> dict:
         out = module(x)
         loss = (out * w).sum()
         loss.backward()
-    return {"rank": rank, "out": out.detach(), "loss": loss.item(), "x_grad": x.grad.detach(),
-            "grads": {n: p.grad.detach().clone() for n, p in module.named_parameters()},
+    return {"rank": rank, "out": out.detach().cpu(), "loss": loss.item(),
+            "x_grad": x.grad.detach().cpu(), "grads": gradients(module),
             "layout": param_layout(module, sp), "calls": log.calls,
             "sent_bytes": traffic.sent_bytes, "param_count": param_count(module)}
 

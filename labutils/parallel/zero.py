@@ -40,6 +40,8 @@ from torch.func import functional_call
 
 from labutils.memory import check_zero_stage, get_recipe, shard_numel, zero_comm_volume
 from labutils.model import TransformerConfig
+from labutils.parallel.grid import rank_device
+from labutils.parallel.harness import build_model
 from labutils.validate import integer
 
 OPTIMIZERS = ("adam", "sgd")
@@ -189,7 +191,7 @@ class _Unit:
         W = self.engine.world
         fulls = []
         for meta, shard in zip(self.metas, self.shards):
-            buf = torch.empty(meta.shard * W, dtype=shard.dtype)  # (n padded,)
+            buf = torch.empty(meta.shard * W, dtype=shard.dtype, device=shard.device)  # (n padded,)
             dist.all_gather_single(buf, shard.detach())
             fulls.append(buf[: meta.numel].view(meta.shape).requires_grad_())
         self.engine._gathered(sum(t.untyped_storage().nbytes() for t in fulls))
@@ -202,7 +204,7 @@ class _Unit:
             st.resize_(meta.shard * self.engine.world * t.element_size())
             # An alias with its own version counter: writing through it does not look like an
             # in-place change of a tensor autograd saved (FSDP uses the same trick).
-            alias = torch.empty(0, dtype=t.dtype).set_(st, 0, (meta.shard * self.engine.world,))
+            alias = torch.empty(0, dtype=t.dtype, device=t.device).set_(st, 0, (meta.shard * self.engine.world,))
             dist.all_gather_single(alias, shard.detach())
         self.engine._gathered(sum(t.untyped_storage().nbytes() for t in fulls))
 
@@ -218,9 +220,9 @@ class _Unit:
         W = self.engine.world
         out = []
         for meta, g in zip(self.metas, grads):
-            full = torch.zeros(meta.shard * W, dtype=g.dtype)
+            full = torch.zeros(meta.shard * W, dtype=g.dtype, device=g.device)
             full[: meta.numel] = g.reshape(-1)
-            shard = torch.empty(meta.shard, dtype=g.dtype)
+            shard = torch.empty(meta.shard, dtype=g.dtype, device=g.device)
             dist.reduce_scatter_single(shard, full)
             out.append(shard.div_(W))
         return out
@@ -355,7 +357,8 @@ class ZeroEngine:
         # Stage 0 keeps m and v shaped like the parameters; stages 1-3 keep flat padded shards.
         opt_shape = {n: (m.shape if self.stage == 0 else (m.shard,)) for n, m in self.meta.items()}
         if optimizer == "adam":
-            self.opt_state = {n: _AdamState(torch.zeros(k), torch.zeros(k))
+            self.opt_state = {n: _AdamState(torch.zeros(k, device=self.named[n].device),
+                                             torch.zeros(k, device=self.named[n].device))
                               for n, k in opt_shape.items()}
         if self.stage == 2:
             for name, p in self.named.items():
@@ -382,9 +385,9 @@ class ZeroEngine:
 
     def _reduce_scatter(self, name: str, g: torch.Tensor) -> torch.Tensor:
         meta = self.meta[name]
-        full = torch.zeros(meta.shard * self.world, dtype=g.dtype)  # (n padded,)
+        full = torch.zeros(meta.shard * self.world, dtype=g.dtype, device=g.device)  # (n padded,)
         full[: meta.numel] = g.reshape(-1)
-        shard = torch.empty(meta.shard, dtype=g.dtype)
+        shard = torch.empty(meta.shard, dtype=g.dtype, device=g.device)
         dist.reduce_scatter_single(shard, full)
         return shard.div_(self.world)  # mean over ranks, as DDP
 
@@ -392,7 +395,7 @@ class ZeroEngine:
     def _shard_parameters(self) -> None:
         for name, p in self.named.items():
             meta = self.meta[name]
-            shard = torch.zeros(meta.shard, dtype=p.dtype)
+            shard = torch.zeros(meta.shard, dtype=p.dtype, device=p.device)
             shard[: meta.hi - meta.lo] = p.detach().reshape(-1)[meta.lo: meta.hi]
             self.shards[name] = shard.requires_grad_()
         model = self.model
@@ -448,10 +451,10 @@ class ZeroEngine:
             else:  # stage 2: the hook has already reduce-scattered it and freed p.grad
                 g_shard = self.grad_shards[name]
             meta = self.meta[name]
-            p_shard = torch.zeros(meta.shard, dtype=p.dtype)  # this rank's slice, padded
+            p_shard = torch.zeros(meta.shard, dtype=p.dtype, device=p.device)  # this rank's slice, padded
             p_shard[: meta.hi - meta.lo] = p.data.reshape(-1)[meta.lo: meta.hi]
             self._update(name, p_shard, g_shard)
-            full = torch.empty(meta.shard * self.world, dtype=p.dtype)
+            full = torch.empty(meta.shard * self.world, dtype=p.dtype, device=p.device)
             dist.all_gather_single(full, p_shard)
             p.data.copy_(full[: meta.numel].view(meta.shape))
         return loss.item()
@@ -482,7 +485,7 @@ class ZeroEngine:
         out = []
         for name, shard in self.shards.items():
             meta = self.meta[name]
-            buf = torch.empty(meta.shard * self.world)
+            buf = torch.empty(meta.shard * self.world, device=shard.device)
             dist.all_gather_single(buf, shard.detach())
             out.append(buf[: meta.numel])
         return torch.cat(out)
@@ -563,25 +566,35 @@ class ZeroRun:
             raise ValueError(f"lr must be positive and finite, got {self.lr!r}")
 
 
-def _build_model(run: ZeroRun) -> nn.Module:
-    from labutils import seed_everything
-    from labutils.nn import GPT
-
-    seed_everything(run.seed)
-    return GPT(run.cfg)
-
-
-def _local_batch(run: ZeroRun, step: int, rank: int, world: int) -> tuple[torch.Tensor, torch.Tensor]:
+def local_batch(run: ZeroRun, step: int, rank: int, world: int,
+                device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rank ``rank``'s ``run.micro_batch`` sequences of step ``step``'s global batch."""
     idx, tgt = global_batch(run.cfg, step, run.micro_batch * world, run.seed)
     sl = slice(rank * run.micro_batch, (rank + 1) * run.micro_batch)
-    return idx[sl], tgt[sl]
+    return idx[sl].to(device), tgt[sl].to(device)
+
+
+def _optimizer(params: Iterator[torch.Tensor], run: ZeroRun) -> torch.optim.Optimizer:
+    return (torch.optim.Adam(params, lr=run.lr) if run.optimizer == "adam"
+            else torch.optim.SGD(params, lr=run.lr))
+
+
+def _comm_summary(cc: CommCounter) -> dict:
+    """One step's recorded collectives: volume (elements, bytes), ring bytes sent, volume by
+    collective, number of calls, and volume by "<collective> over <group size>"."""
+    by_group: dict[str, int] = {}
+    for rec in cc.records:
+        key = f"{rec.op} over {rec.world_size}"
+        by_group[key] = by_group.get(key, 0) + rec.volume_elements
+    return {"volume_elements": cc.volume_elements(), "volume_bytes": cc.volume_bytes(),
+            "ring_bytes_sent": cc.ring_bytes_sent(), "by_op": cc.by_op(),
+            "calls": len(cc.records), "by_group": by_group}
 
 
 def train_reference(run: ZeroRun, world_size: int) -> dict:
     """Single process, whole global batch (micro_batch × world_size), torch.optim. No launch."""
-    model = _build_model(run)
-    opt = (torch.optim.Adam(model.parameters(), lr=run.lr) if run.optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=run.lr))
+    model = build_model(run.cfg, run.seed)
+    opt = _optimizer(model.parameters(), run)
     losses = []
     for step in range(run.steps):
         idx, tgt = global_batch(run.cfg, step, run.micro_batch * world_size, run.seed)
@@ -603,20 +616,18 @@ def train_zero(run: ZeroRun, stage: int) -> dict:
     sent, volume by collective), ``predicted_comm_elements``, ``peak_gathered_bytes`` and
     ``padding_elements``.
     """
-    rank, world = dist.get_rank(), dist.get_world_size()
-    model = _build_model(run)
+    rank, world, device = dist.get_rank(), dist.get_world_size(), rank_device()
+    model = build_model(run.cfg, run.seed, device)
     numels = [p.numel() for p in model.parameters()]
     engine = ZeroEngine(model, stage, optimizer=run.optimizer, lr=run.lr)
     losses, comm = [], []
     for step in range(run.steps):
-        idx, tgt = _local_batch(run, step, rank, world)
+        idx, tgt = local_batch(run, step, rank, world, device)
         with CommCounter() as cc:
             losses.append(engine.step(idx, tgt))
-        comm.append({"volume_elements": cc.volume_elements(), "volume_bytes": cc.volume_bytes(),
-                     "ring_bytes_sent": cc.ring_bytes_sent(), "by_op": cc.by_op(),
-                     "calls": len(cc.records)})
+        comm.append(_comm_summary(cc))
     held = engine.held_bytes().as_dict()
-    return {"losses": losses, "params": engine.full_parameters(), "held": held,
+    return {"losses": losses, "params": engine.full_parameters().cpu(), "held": held,
             "predicted": predicted_held_bytes(numels, stage=stage, dp=world, optimizer=run.optimizer),
             "comm": comm, "predicted_comm_elements": predicted_comm_elements(numels, stage=stage, dp=world),
             "paper_comm_elements": zero_comm_volume(sum(numels), stage),
@@ -628,49 +639,49 @@ def train_ddp(run: ZeroRun) -> dict:
     """Worker: PyTorch's DistributedDataParallel with torch.optim, the plain-DDP reference."""
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    rank, world = dist.get_rank(), dist.get_world_size()
-    model = DDP(_build_model(run))
-    opt = (torch.optim.Adam(model.parameters(), lr=run.lr) if run.optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=run.lr))
+    rank, world, device = dist.get_rank(), dist.get_world_size(), rank_device()
+    model = DDP(build_model(run.cfg, run.seed, device))
+    opt = _optimizer(model.parameters(), run)
     losses = []
     for step in range(run.steps):
-        idx, tgt = _local_batch(run, step, rank, world)
+        idx, tgt = local_batch(run, step, rank, world, device)
         opt.zero_grad(set_to_none=True)
         _, loss = model(idx, tgt)
         loss.backward()
         opt.step()
         losses.append(loss.item())
     params = torch.cat([p.detach().reshape(-1) for p in model.module.parameters()])
-    return {"losses": losses, "params": params}
+    return {"losses": losses, "params": params.cpu()}
 
 
-def train_fsdp2(run: ZeroRun) -> dict:
-    """Worker: PyTorch FSDP2 (``fully_shard`` on each block and the root) with torch.optim.Adam.
+def train_fsdp2(run: ZeroRun, **shard_kwargs: object) -> dict:
+    """Worker: PyTorch FSDP2 (``fully_shard(..., **shard_kwargs)`` on each block and the root)
+    with torch.optim (Adam or SGD, as ``run`` says).
 
-    Returns ``losses``, ``params`` (full, gathered), ``held`` (local shards of parameters,
-    gradients and Adam's exp_avg/exp_avg_sq, walked as for our engine; Adam's scalar ``step``
-    counters are left out and reported as ``optimizer_step_bytes``), and ``comm`` per step.
+    Returns ``losses``, ``params`` (full, gathered, flattened, on the CPU), ``held`` (local
+    shards of parameters, gradients and Adam's exp_avg/exp_avg_sq, walked as for our engine;
+    Adam's scalar ``step`` counters are left out and reported as ``optimizer_step_bytes``),
+    ``comm`` per step (:func:`_comm_summary`), ``local_numel`` (elements of parameters this
+    rank holds), ``device`` (where its shards live) and ``root_numel``.
     """
     from torch.distributed.fsdp import fully_shard
 
-    rank, world = dist.get_rank(), dist.get_world_size()
-    model = _build_model(run)
+    rank, world, device = dist.get_rank(), dist.get_world_size(), rank_device()
+    model = build_model(run.cfg, run.seed, device)
     for block in model.blocks:
-        fully_shard(block)
-    fully_shard(model)
-    opt = (torch.optim.Adam(model.parameters(), lr=run.lr) if run.optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=run.lr))
+        fully_shard(block, **shard_kwargs)
+    fully_shard(model, **shard_kwargs)
+    opt = _optimizer(model.parameters(), run)
     losses, comm = [], []
     for step in range(run.steps):
-        idx, tgt = _local_batch(run, step, rank, world)
+        idx, tgt = local_batch(run, step, rank, world, device)
         with CommCounter() as cc:
             opt.zero_grad(set_to_none=True)
             _, loss = model(idx, tgt)
             loss.backward()
             opt.step()
         losses.append(loss.item())
-        comm.append({"volume_elements": cc.volume_elements(), "by_op": cc.by_op(),
-                     "calls": len(cc.records)})
+        comm.append(_comm_summary(cc))
     seen: set[int] = set()
     params = list(model.parameters())
     held = HeldBytes(
@@ -680,10 +691,12 @@ def train_fsdp2(run: ZeroRun) -> dict:
     )
     step_bytes = sum(st["step"].numel() * st["step"].element_size()
                      for st in opt.state.values() if "step" in st)
-    full = torch.cat([p.full_tensor().detach().reshape(-1) for p in params])
+    full = torch.cat([p.full_tensor().detach().reshape(-1) for p in params]).cpu()
     root_numel = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("blocks."))
     return {"losses": losses, "params": full, "held": held.as_dict(), "comm": comm,
-            "optimizer_step_bytes": step_bytes, "root_numel": root_numel}
+            "optimizer_step_bytes": step_bytes, "root_numel": root_numel,
+            "local_numel": sum(p.to_local().numel() for p in params),
+            "device": str(params[0].to_local().device)}
 
 
 def compare_stages(run: ZeroRun, stages: tuple[int, ...] = (0, 1, 2, 3), ddp: bool = True,
