@@ -67,10 +67,13 @@ const out = cases.map((c) => {
     try { return SC.format(c.x, c.format); } catch (e) { return "ERROR " + e.message; }
   }
   const text = SC.renderText(c.name, c.values, c.constants, c.error_style);
-  let numbers = null;
-  try { numbers = SC.calculators[c.name].compute(c.values, c.constants); }
-  catch (e) { if (!(e instanceof SC.InputError)) throw e; }
-  return { text, numbers };
+  let numbers = null, svg = null;
+  const calc = SC.calculators[c.name];
+  try {
+    numbers = calc.compute(c.values, c.constants);
+    if (calc.draw) svg = calc.draw(c.values, c.constants);
+  } catch (e) { if (!(e instanceof SC.InputError)) throw e; }
+  return { text, numbers, svg };
 });
 process.stdout.write(JSON.stringify(out));
 """
@@ -334,3 +337,42 @@ def test_javascript_matches_labutils(name: str, fast_figures: None) -> None:
             assert have[key] == pytest.approx(value, rel=RTOL, abs=0.0), (
                 f"{name} at {values}: {key} js={have[key]!r} python={value!r}")
     assert len(grid) - rejected >= 30, f"{name}: {rejected} of {len(grid)} settings rejected"
+
+
+def _memory_figure_labels(v: dict[str, Any]) -> list[str]:
+    """The legend labels labutils.widgets.memory.memory_figure writes (its bar's parts)."""
+    b = memory_widget.breakdown_for(v)
+    spec = hardware.get(v["gpu"])
+    labels = [f"{part} {b[part] / 1e9:.1f} GB" for part in memory_widget.PARTS]
+    return labels + [f"{spec.name}: {spec.memory_bytes / 1e9:.1f} GB = "
+                     f"{spec.memory_bytes / hardware.GiB:.1f} GiB"]
+
+
+@pytest.mark.parametrize("name", ["memory", "pipeline"])
+def test_redrawn_figures_show_what_labutils_computes(name: str) -> None:
+    """The SVG the page draws for a new setting: the pipeline's spans are the simulated events
+    (one box each, at their times); the memory bar has its four parts, labelled as Python's."""
+    payload = captured_payload(BUILDERS[name])
+    grid = settings(payload, 40, seed=7)
+    got = run_node([{"name": name, "values": v, "constants": payload["constants"],
+                    "error_style": payload["error_style"]} for v in grid])
+    drawn = 0
+    for values, js in zip(grid, got):
+        if js["numbers"] is None:
+            continue
+        drawn += 1
+        svg = js["svg"]
+        assert svg.startswith("<svg") and svg.endswith("</svg>")
+        if name == "pipeline":
+            r, _ = pipeline_widget.explain(values["name"], values["p"], values["m"], values["v"],
+                                           values["ratio"], values["p2p"])
+            assert svg.count("<rect") == len(r.events), values
+            widths = [float(w) for w in re.findall(r'<rect [^>]* width="([0-9.]+)"', svg)]
+            scale = (720 - 60 - 12) / r.makespan  # the SVG's plot width over the step time
+            want = sorted(round(e.duration_s * scale, 2) for e in r.events)
+            assert sorted(widths) == pytest.approx(want, abs=0.011), values
+        else:
+            assert svg.count("<rect") == 2 * len(memory_widget.PARTS), values
+            for label in _memory_figure_labels(values):
+                assert f">{label}</text>" in svg, (label, values)
+    assert drawn >= 20

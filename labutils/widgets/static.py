@@ -127,9 +127,19 @@ def _defaults(func: Callable[..., object]) -> dict[str, Any]:
             if p.default is not inspect.Parameter.empty}
 
 
+def _hex_colors(colors: Mapping[str, str]) -> dict[str, str]:
+    """matplotlib colour names ("tab:blue") as the hex an SVG takes."""
+    from matplotlib.colors import to_hex
+
+    return {k: to_hex(c) for k, c in colors.items()}
+
+
 def _memory(extra: Mapping[str, Any]) -> dict[str, Any]:
+    from labutils.widgets.memory import COLORS, PARTS
+
     return {"accelerators": _accelerators(), "models": _models(), "GiB": hardware.GiB,
-            "recipes": {k: dataclasses.asdict(r) for k, r in RECIPES.items()}}
+            "recipes": {k: dataclasses.asdict(r) for k, r in RECIPES.items()},
+            "parts": list(PARTS), "colors": _hex_colors(COLORS)}
 
 
 def _throughput(extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,8 +182,10 @@ def _flops(extra: Mapping[str, Any]) -> dict[str, Any]:
     return {"FLOPS_PER_MAC": FLOPS_PER_MAC, "TRAINING_MULTIPLIER": training_multiplier()}
 
 
-def _no_constants(extra: Mapping[str, Any]) -> dict[str, Any]:
-    return {}
+def _pipeline(extra: Mapping[str, Any]) -> dict[str, Any]:
+    from labutils.parallel.pipeline_schedule import COLORS
+
+    return {"colors": _hex_colors(COLORS)}
 
 
 #: Calculators with a static version: name -> the constants its JavaScript reads. The name is
@@ -184,7 +196,7 @@ CONSTANTS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "scaling": _scaling,
     "tensor_parallel": _tensor_parallel,
     "context_parallel": _context_parallel,
-    "pipeline": _no_constants,
+    "pipeline": _pipeline,
     "hardware": _hardware,
     "flops": _flops,
 }

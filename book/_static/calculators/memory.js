@@ -55,5 +55,42 @@
       "GiB = 2**30).";
   }
 
-  SC.calculators.memory = { compute, render };
+  /* The stacked bar (labutils.widgets.memory.memory_figure, simplified): GB per device by part
+   * in labutils' colours, against the device's usable memory. */
+  function draw(v, c) {
+    const g = SC.svg, f = SC.format;
+    const b = compute(v, c);
+    const cap = c.accelerators[v.gpu].memory_bytes / 1e9;
+    const total = b.total / 1e9;
+    const W = 560, H = 320, left = 56, top = 30, bottom = 36, barW = 150;
+    const ymax = Math.max(total, cap) * 1.15;
+    const y = (gb) => H - bottom - gb / ymax * (H - top - bottom);
+    const verdict = b.total <= c.accelerators[v.gpu].memory_bytes ? "fits" : "does NOT fit";
+    let body = g.text(left + barW / 2 + 20, 18, `${verdict} (${v.gpu})`, { "text-anchor": "middle", "font-size": 12 });
+    body += g.line(left, top, left, H - bottom, "black") + g.line(left, H - bottom, left + barW + 40, H - bottom, "black");
+    for (const t of g.ticks(ymax)) {
+      body += g.line(left - 4, y(t), left, y(t), "black");
+      body += g.text(left - 7, y(t) + 4, SC.format(t, "g"), { "text-anchor": "end" });
+    }
+    body += g.text(14, (top + H - bottom) / 2, "GB (1e9 bytes)", { transform: `rotate(-90 14 ${(top + H - bottom) / 2})`, "text-anchor": "middle" });
+    let base = 0, legend = "", ly = top + 4;
+    for (const part of c.parts) {
+      const gb = b[part] / 1e9;
+      body += g.rect(left + 20, y(base + gb), barW, y(base) - y(base + gb), c.colors[part]);
+      base += gb;
+    }
+    body += g.line(left, y(cap), left + barW + 40, y(cap), "black", { "stroke-dasharray": "6 4" });
+    const gib = c.accelerators[v.gpu].memory_bytes / c.GiB;
+    legend += g.line(left + barW + 60, ly, left + barW + 80, ly, "black", { "stroke-dasharray": "6 4" });
+    legend += g.text(left + barW + 86, ly + 4, `${v.gpu}: ${f(cap, ".1f")} GB = ${f(gib, ".1f")} GiB`);
+    for (const part of c.parts) {
+      ly += 18;
+      legend += g.rect(left + barW + 60, ly - 6, 20, 10, c.colors[part]);
+      legend += g.text(left + barW + 86, ly + 4, `${part} ${f(b[part] / 1e9, ".1f")} GB`);
+    }
+    body += g.text(left + 20 + barW / 2, H - bottom + 16, "per device", { "text-anchor": "middle" });
+    return g.svg(W, H, body + legend, `memory per device: ${f(total, ".1f")} GB, ${verdict}`);
+  }
+
+  SC.calculators.memory = { compute, render, draw };
 })(globalThis.StaticCalc = globalThis.StaticCalc || { calculators: {} });

@@ -97,7 +97,8 @@
           const start = Math.max(free[s], ready);
           free[s] = start + dur[o.kind];
           end.set(key(s, o), free[s]);
-          events.push({ rank: s, kind: o.kind, start, end: free[s] });
+          events.push({ rank: s, kind: o.kind, start, end: free[s],
+            name: `${o.kind}${o.microbatch}` + (o.chunk ? `.${o.chunk}` : "") });
           nxt[s] += 1;
           remaining -= 1;
           progressed = true;
@@ -147,5 +148,37 @@
       `point-to-point messages per step: ${r.p2p_messages}`;
   }
 
-  SC.calculators.pipeline = { compute, render };
+  /* The timeline (pipeline_schedule.plot_schedule, simplified): stage 0 on top, forward and
+   * backward spans in labutils' colours, the micro-batch in each span wide enough for it. */
+  function draw(v, c) {
+    const g = SC.svg;
+    const r = compute(v);
+    const W = 720, left = 60, right = 12, top = 24, row = 24, H = top + v.p * row + 34;
+    const t0 = Math.min(...r.events.map((e) => e.start));
+    const x = (t) => left + (t - t0) / r.makespan * (W - left - right);
+    let body = g.text(W / 2, 15, `${v.name}: step ${SC.format(r.makespan, ".3g")} t_f`,
+      { "text-anchor": "middle", "font-size": 12 });
+    for (let s = 0; s < v.p; s += 1) {
+      body += g.text(left - 6, top + s * row + row / 2 + 4, `stage ${s}`, { "text-anchor": "end" });
+    }
+    for (const e of r.events) {
+      const kind = e.kind === "F" ? "forward" : "backward";
+      const x0 = x(e.start), w = x(e.end) - x0, y = top + e.rank * row + 2;
+      body += g.rect(x0, y, w, row - 4, c.colors[kind], { stroke: "black", "stroke-width": 0.4 });
+      if (w >= 7 * e.name.length) {
+        body += g.text(x0 + w / 2, y + row / 2 + 2, e.name.slice(1), { "text-anchor": "middle",
+          "font-size": 9, fill: kind === "forward" ? "white" : "black" });
+      }
+    }
+    const axisY = top + v.p * row + 4;
+    body += g.line(left, axisY, W - right, axisY, "black");
+    for (const t of g.ticks(r.makespan)) {
+      body += g.line(x(t0 + t), axisY, x(t0 + t), axisY + 4, "black");
+      body += g.text(x(t0 + t), axisY + 15, SC.format(t, "g"), { "text-anchor": "middle" });
+    }
+    body += g.text((left + W - right) / 2, axisY + 28, "time (t_f)", { "text-anchor": "middle" });
+    return g.svg(W, H, body, `pipeline timeline of ${v.name} with ${v.p} stages`);
+  }
+
+  SC.calculators.pipeline = { compute, render, draw };
 })(globalThis.StaticCalc = globalThis.StaticCalc || { calculators: {} });

@@ -130,7 +130,7 @@
       text.innerHTML = html;
       host.dataset.values = JSON.stringify(values);
       host.staticHtml = html;
-      if (figure) figure.classList.toggle("sc-stale", JSON.stringify(values) !== JSON.stringify(first));
+      if (figure) showFigure(values);
     };
     for (const spec of data.controls) {
       controls[spec.name] = makeControl(spec, update);
@@ -138,15 +138,37 @@
       form.append(controls[spec.name].node);
     }
     box.append(form, text);
+    // The figure: Python's PNG for the first setting; for another setting, the calculator's own
+    // SVG where it has one (draw), else the PNG dimmed; none for a rejected setting.
+    let showFigure = null;
     if (data.figure_png) {
       figure = el("figure", { class: "sc-figure" });
-      figure.append(el("img", { src: `data:image/png;base64,${data.figure_png}`,
-        alt: `figure of the ${name} calculator for its first setting` }));
+      const img = el("img", { src: `data:image/png;base64,${data.figure_png}`,
+        alt: `figure of the ${name} calculator for its first setting` });
+      const drawn = el("div", { class: "sc-drawn" });
       const caption = el("figcaption");
-      caption.innerHTML = "Drawn by Python for the first setting, and dimmed once the setting " +
-        `differs: this page recomputes the text, not the figure. To redraw it, ${data.live_hint}.`;
-      figure.append(caption);
+      figure.append(img, drawn, caption);
       box.append(figure);
+      const firstSetting = JSON.stringify(first);
+      showFigure = (values) => {
+        const isFirst = JSON.stringify(values) === firstSetting;
+        let svg = null;
+        if (!isFirst && calc.draw) {
+          try { svg = calc.draw(values, data.constants); } catch (err) {
+            if (!(err instanceof SC.InputError)) throw err;
+            svg = "";
+          }
+        }
+        figure.hidden = svg === "";
+        img.hidden = svg !== null;
+        drawn.innerHTML = svg || "";
+        figure.classList.toggle("sc-stale", !isFirst && svg === null);
+        caption.innerHTML = isFirst ? `Drawn by Python for this (the first) setting.`
+          : svg ? "Redrawn in this page for the current setting (a simplified version of " +
+            `Python's figure; to see that one, ${data.live_hint}).`
+          : "Drawn by Python for the first setting, so dimmed: this page recomputes the text, " +
+            `not this figure. To redraw it, ${data.live_hint}.`;
+      };
     }
     host.append(box); // the JSON stays: the browser test reads the constants from it
     const cell = host.closest(".cell_output");
