@@ -41,6 +41,11 @@ def _identifier():
     return LanguageIdentifier.from_modelstring(model, norm_probs=True)
 
 
+def model_languages() -> list[str]:
+    """The ISO 639-1 codes of the languages langid.py's shipped model knows."""
+    return [str(code) for code in _identifier().nb_classes]
+
+
 def identify(texts: list[str]) -> list[tuple[str, float]]:
     """``(ISO 639-1 code, probability of that language)`` for each text, from langid.py's model.
 

@@ -55,3 +55,9 @@ def test_bad_input_is_refused():
         language_id.language_filter(["text"], target="")
     with pytest.raises(ValueError, match="n_chars"):
         language_id.snippet("text", 0)
+
+
+def test_model_knows_97_languages_including_the_sample_s():
+    codes = language_id.model_languages()
+    assert len(codes) == 97  # Lui & Baldwin 2012: the shipped model covers 97 languages
+    assert {"en", "fr", "es", "pt", "pl", "tr", "zh"} <= set(codes)

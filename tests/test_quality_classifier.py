@@ -98,3 +98,13 @@ def test_bad_input_is_refused():
         qc.split_indices(10, 1.5)
     with pytest.raises(ValueError, match="n_features"):
         qc.hashed_features(["a"], n_features=1)
+
+
+def test_published_fineweb_edu_counts_are_consistent_where_the_sources_agree():
+    paper = (qc.FINEWEB_EDU_PAPER_ANNOTATED, qc.FINEWEB_EDU_PAPER_TRAIN,
+             qc.FINEWEB_EDU_PAPER_HELD_OUT)
+    assert paper[1] + paper[2] == paper[0] == 460_000  # Sec. 4: 410,000 + 50,000
+    assert qc.FINEWEB_EDU_BLOG_ANNOTATED == 500_000  # Lecture 1's "500K samples"
+    assert qc.FINEWEB_EDU_BLOG_TRAIN - qc.FINEWEB_EDU_PAPER_TRAIN == 40_000  # they differ
+    assert (qc.FINEWEB_EDU_F1, qc.FINEWEB_EDU_THRESHOLD) == (0.82, 3)
+    assert "Training a classifier" in qc.FINEWEB_EDU_BLOG_SOURCE
