@@ -348,10 +348,11 @@ def _memory_figure_labels(v: dict[str, Any]) -> list[str]:
                      f"{spec.memory_bytes / hardware.GiB:.1f} GiB"]
 
 
-@pytest.mark.parametrize("name", ["memory", "pipeline"])
+@pytest.mark.parametrize("name", ["memory", "pipeline", "hardware"])
 def test_redrawn_figures_show_what_labutils_computes(name: str) -> None:
     """The SVG the page draws for a new setting: the pipeline's spans are the simulated events
-    (one box each, at their times); the memory bar has its four parts, labelled as Python's."""
+    (one box each, at their times); the memory bar has its four parts, labelled as Python's;
+    the roofline bends at labutils' ridge point, labelled as Python's legend."""
     payload = captured_payload(BUILDERS[name])
     grid = settings(payload, 40, seed=7)
     got = run_node([{"name": name, "values": v, "constants": payload["constants"],
@@ -371,6 +372,15 @@ def test_redrawn_figures_show_what_labutils_computes(name: str) -> None:
             scale = (720 - 60 - 12) / r.makespan  # the SVG's plot width over the step time
             want = sorted(round(e.duration_s * scale, 2) for e in r.events)
             assert sorted(widths) == pytest.approx(want, abs=0.011), values
+        elif name == "hardware":
+            spec = hardware.get(values["device"])
+            ridge = spec.ridge_point(values["dtype"])
+            assert f">{spec.name} (ridge {ridge:.0f} FLOP/B)</text>" in svg, values
+            points = re.search(r'class="sc-roof"[^>]*points="([^"]+)"', svg).group(1).split()
+            assert 0.1 <= ridge <= 1e4 and len(points) == 3, values  # rising, ridge, flat
+            xs, ys = zip(*(map(float, p.split(",")) for p in points))
+            assert ys[0] > ys[1] == ys[2], values  # SVG y grows downwards: up to the peak, then flat
+            assert xs[1] == pytest.approx(64 + (math.log10(ridge) + 1) / 5 * (620 - 64 - 16), abs=0.01)
         else:
             assert svg.count("<rect") == 2 * len(memory_widget.PARTS), values
             for label in _memory_figure_labels(values):

@@ -47,5 +47,38 @@
     ui.setOptions("dtype", dtypes.map((d) => [d, d]), keep);
   }
 
-  SC.calculators.hardware = { compute, render, follow };
+  /* The roofline (labutils.widgets.hardware.roofline_figure, simplified): attainable TFLOP/s
+   * = min(peak, intensity × bandwidth) on log-log axes, intensity from 0.1 to 10^4 FLOP/byte. */
+  function draw(v, c) {
+    const g = SC.svg;
+    const spec = c.accelerators[v.device];
+    const rows = compute(v, c); // validates the dtype
+    const peak = spec.peak_flops_by_dtype[v.dtype], bw = spec.mem_bandwidth_bytes_per_s;
+    const ridge = peak / bw;
+    const W = 620, H = 330, left = 64, right = 16, top = 28, bottom = 46;
+    const [x0, x1] = [-1, 4];
+    const attainable = (i) => Math.min(peak, i * bw) / 1e12;
+    const y0 = Math.floor(Math.log10(attainable(10 ** x0))), y1 = Math.ceil(Math.log10(peak / 1e12));
+    const x = (i) => left + (Math.log10(i) - x0) / (x1 - x0) * (W - left - right);
+    const y = (t) => H - bottom - (Math.log10(t) - y0) / Math.max(1, y1 - y0) * (H - top - bottom);
+    let body = g.text((left + W - right) / 2, 17, `Roofline, ${v.dtype}`, { "text-anchor": "middle", "font-size": 12 });
+    for (let k = x0; k <= x1; k += 1) {
+      body += g.line(x(10 ** k), top, x(10 ** k), H - bottom, "#ccc");
+      body += g.text(x(10 ** k), H - bottom + 15, `1e${k}`, { "text-anchor": "middle" });
+    }
+    for (let k = y0; k <= y1; k += 1) {
+      body += g.line(left, y(10 ** k), W - right, y(10 ** k), "#ccc");
+      body += g.text(left - 6, y(10 ** k) + 4, `1e${k}`, { "text-anchor": "end" });
+    }
+    const corners = [10 ** x0, ridge, 10 ** x1].filter((i) => i >= 10 ** x0 && i <= 10 ** x1);
+    body += `<polyline class="sc-roof" fill="none" stroke="#1f77b4" stroke-width="2" points="${
+      corners.map((i) => `${x(i).toFixed(2)},${y(attainable(i)).toFixed(2)}`).join(" ")}"></polyline>`;
+    body += g.text(left + 8, top + 14, `${spec.name} (ridge ${SC.format(ridge, ".0f")} FLOP/B)`, { fill: "#1f77b4" });
+    body += g.text((left + W - right) / 2, H - 12, "arithmetic intensity (FLOPs per byte of HBM traffic)", { "text-anchor": "middle" });
+    const mid = (top + H - bottom) / 2;
+    body += g.text(16, mid, `attainable ${v.dtype} TFLOP/s (dense)`, { transform: `rotate(-90 16 ${mid})`, "text-anchor": "middle" });
+    return g.svg(W, H, body, `roofline of ${rows[0][1]} in ${v.dtype}`);
+  }
+
+  SC.calculators.hardware = { compute, render, follow, draw };
 })(globalThis.StaticCalc = globalThis.StaticCalc || { calculators: {} });
