@@ -31,7 +31,6 @@ storage the forward pass creates (:class:`LiveTensorTracker`).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -57,7 +56,7 @@ def _check_recompute(recompute: object) -> str:
 def activation_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, n_heads: int, *,
                                tp: int = 1, sequence_parallel: bool = False,
                                recompute: str = "none", bytes_per_element: int = 2,
-                               dropout: bool = True) -> int:
+                               dropout: bool = True, n_kv_heads: int | None = None) -> int:
     """Bytes of activations one transformer layer keeps for backward, on one device.
 
     Defaults (16-bit activations, dropout with 1-byte masks, 4h GELU MLP) reproduce Korthikanti
@@ -69,6 +68,10 @@ def activation_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, n_h
       input and output (8e·sbh) -> 24sbh at e = 2; and the attention core, e·as²b for the
       softmax output plus, with dropout, its 1-byte mask and e-byte output -> 5as²b at e = 2.
 
+    Grouped-query attention (``n_kv_heads`` < ``n_heads``; None means n_heads) shrinks the
+    stored K and V to e·sb·h·kv/a each, as a fused kernel keeps them (FlashAttention reads the
+    shared K/V heads without copying them); a tensor-parallel rank holds kv/t K/V heads, or one
+    when t > kv (each K/V head then replicated over t/kv ranks, as Megatron-LM does).
     Sequence parallelism also splits the first group by t (Eq. 4). Selective recomputation drops
     the attention core (the as²b terms); full recomputation keeps only the layer input, e·sbh
     (Table 2; divided by t with sequence parallelism, our assumption: see the module docstring).
@@ -90,6 +93,11 @@ def activation_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, n_h
         raise ValueError(f"d_model={h} must be a multiple of n_heads={a}")
     if a % t or h % t:
         raise ValueError(f"tp={t} must divide n_heads={a} and d_model={h}")
+    kv = a if n_kv_heads is None else integer("n_kv_heads", n_kv_heads, 1, a)
+    if a % kv:
+        raise ValueError(f"n_kv_heads={kv} must divide n_heads={a}")
+    if kv % t and t % kv:
+        raise ValueError(f"tp={t} must divide n_kv_heads={kv} or be a multiple of it")
     if sequence_parallel and s % t:
         raise ValueError(f"with sequence_parallel, tp={t} must divide seq_len={s}")
     sbh = s * b * h
@@ -99,7 +107,10 @@ def activation_bytes_per_layer(seq_len: int, micro_batch: int, d_model: int, n_h
         # (2sbh/t, the variant Sec. 5 mentions; not a row of Table 2).
         return e * sbh // t if sequence_parallel else e * sbh
     replicated = 4 * e * sbh + 2 * drop * sbh  # LN inputs, QKV input, MLP input, 2 dropout masks
-    split = 12 * e * sbh  # Q, K, V, attention-projection input, GELU in and out (2e + e + e + 8e)
+    # Q, attention-projection input, GELU in and out (e + e + 8e); K and V (e each without GQA):
+    # max(kv, t) heads in all, so that a rank holds kv/t heads, or one replicated head.
+    kv_heads_stored = max(kv, t)
+    split = 10 * e * sbh + 2 * e * s * b * (h // a) * kv_heads_stored
     core = a * s * s * b * (e + drop * (1 + e))  # softmax out (+ dropout mask and output)
     if recompute == "selective":
         core = 0  # Table 2: the attention core is recomputed in the backward pass
@@ -170,6 +181,11 @@ def reference_gpt_activation_bytes_per_layer(cfg: TransformerConfig, micro_batch
     statistics (mean and 1/std, 2 × 2 LayerNorms × sb fp32 values) and the (s, s) boolean causal
     mask the attention core keeps (gone with selective or full recomputation). Covers the
     LayerNorm + GELU + learned-position variant (the tiny config); other variants raise.
+
+    With grouped-query attention the reference GPT repeats each K/V head for its query group
+    (``repeat_interleave``) before the matmuls, and the matmuls keep the repeated, full-width K
+    and V: the count is that of multi-head attention. A fused GQA kernel keeps only the kv
+    heads, which ``activation_bytes_per_layer(..., n_kv_heads=...)`` counts.
     """
     if not isinstance(cfg, TransformerConfig):
         raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__} ({cfg!r})")
@@ -194,33 +210,13 @@ def reference_gpt_activation_bytes_per_layer(cfg: TransformerConfig, micro_batch
 # ----------------------------------------------------------------------------------------------
 
 
-def _core_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(QKᵀ/√d + causal mask)·V on (B, nh, T, hs) tensors, as labutils.nn.GPT computes it."""
-    T, hs = q.shape[-2], q.shape[-1]
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, T)
-    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
-    scores = scores.masked_fill(~mask, float("-inf"))
-    return scores.softmax(dim=-1) @ v  # (B, nh, T, hs)
-
-
 def _block_selective(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """One pre-norm block with only the attention core checkpointed (Korthikanti's "selective")."""
     attn = block.attn
     B, T, C = x.shape
-    h = block.norm1(x)
-
-    def heads(t: torch.Tensor) -> torch.Tensor:
-        return t.view(B, T, attn.n_heads, attn.head_dim).transpose(1, 2)  # (B, nh, T, hs)
-
-    q, k, v = heads(attn.wq(h)), heads(attn.wk(h)), heads(attn.wv(h))
-    if attn.use_rope:
-        from labutils.nn.gpt import apply_rope
-
-        q = apply_rope(q, attn.rope_cos[:T], attn.rope_sin[:T])
-        k = apply_rope(k, attn.rope_cos[:T], attn.rope_sin[:T])
-    z = checkpoint(_core_attention, q, k, v, use_reentrant=False)  # (B, nh, T, hs)
-    z = z.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-    x = x + attn.wo(z)
+    q, k, v = attn.qkv(block.norm1(x))  # (B, nh, T, hs) each
+    z = checkpoint(attn.core, q, k, v, use_reentrant=False)  # (B, nh, T, hs)
+    x = x + attn.wo(z.transpose(1, 2).reshape(B, T, C))
     return x + block.mlp(block.norm2(x))
 
 

@@ -122,7 +122,10 @@ def block_flops_table(cfg: TransformerConfig, batch: int, seq_len: int) -> list[
 
     ``batch`` sequences of ``seq_len`` tokens. Shapes follow the reference GPT
     (:mod:`labutils.nn.gpt`): B = batch, T = seq_len, d = d_model, nh = heads, hs = head size,
-    F = MLP width. Attention rows count the full T×T scores (see the module docstring). Multiply
+    F = MLP width, kv = K/V width (``cfg.kv_dim``: d without grouped-query attention, fewer
+    heads' worth with it; each K/V head then serves ``cfg.query_group_size`` query heads, so
+    the score and P·V rows are unchanged). Attention rows count the full T×T scores (see the
+    module docstring). Multiply
     the sum by ``cfg.n_layers`` and add :func:`head_flops` for the whole model
     (:func:`matmul_flops`).
     """
@@ -130,11 +133,12 @@ def block_flops_table(cfg: TransformerConfig, batch: int, seq_len: int) -> list[
     B, T = positive_int("batch", batch), positive_int("seq_len", seq_len)
     d, nh, hs, f = cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.ffn_dim
     n = B * T  # tokens in the batch
-    x, W_dd = _shape(B, T, d), _shape(d, d)
+    kv = cfg.kv_dim
+    x, W_dd, W_dkv = _shape(B, T, d), _shape(d, d), _shape(d, kv)
     rows = [
         FlopRow("Q = x·W^Q", f"x {x}, W^Q {W_dd}", _shape(B, T, d), linear_forward_flops(n, d, d), "linear"),
-        FlopRow("K = x·W^K", f"x {x}, W^K {W_dd}", _shape(B, T, d), linear_forward_flops(n, d, d), "linear"),
-        FlopRow("V = x·W^V", f"x {x}, W^V {W_dd}", _shape(B, T, d), linear_forward_flops(n, d, d), "linear"),
+        FlopRow("K = x·W^K", f"x {x}, W^K {W_dkv}", _shape(B, T, kv), linear_forward_flops(n, d, kv), "linear"),
+        FlopRow("V = x·W^V", f"x {x}, W^V {W_dkv}", _shape(B, T, kv), linear_forward_flops(n, d, kv), "linear"),
         # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T): 2·B·nh·T·hs·T = 2·B·T²·d
         FlopRow(
             "S = Q·Kᵀ/√hs",
@@ -228,14 +232,15 @@ def matmul_flops(cfg: TransformerConfig, batch: int, seq_len: int, *, backward: 
 def matmul_params(cfg: TransformerConfig) -> int:
     """Parameters that take part in a matmul for every token (the N of "2N FLOPs per token").
 
-    Attention (4·d² per layer) + MLP (2·d·F GELU, 3·d·F SwiGLU, per layer) + the LM head (V·d,
+    Attention (2·d² + 2·d·kv per layer: 4·d² without grouped-query attention) + MLP (2·d·F
+    GELU, 3·d·F SwiGLU, per layer) + the LM head (V·d,
     counted even when tied: the head matmul runs either way). Excludes what costs no matmul:
     embedding lookups (token table when untied, position table), biases and norm scales.
     """
     cfg = _check_cfg(cfg)
     d, f, L = cfg.d_model, cfg.ffn_dim, cfg.n_layers
     n_mlp_mats = 3 if cfg.mlp == "swiglu" else 2
-    return L * (4 * d * d + n_mlp_mats * d * f) + cfg.vocab_size * d
+    return L * (2 * d * d + 2 * d * cfg.kv_dim + n_mlp_mats * d * f) + cfg.vocab_size * d
 
 
 def attention_flops_per_token(
@@ -275,7 +280,7 @@ def flops_per_token(
         raise TypeError(f"training must be a bool, got {training!r}")
     if not isinstance(attention, bool):
         raise TypeError(f"attention must be a bool, got {attention!r}")
-    dense = (3 if training else 1) * FLOPS_PER_MAC * matmul_params(cfg)  # 6N or 2N
+    dense = (training_multiplier() if training else 1) * FLOPS_PER_MAC * matmul_params(cfg)  # 6N or 2N
     attn = attention_flops_per_token(cfg, training=training, seq_len=seq_len) if attention else 0.0
     return float(dense + attn)
 

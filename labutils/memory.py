@@ -376,14 +376,16 @@ def device_memory_breakdown(n_params: int, *, n_layers: int, d_model: int, n_hea
                             sequence_parallel: bool = False, recompute: str = "none",
                             micro_batches: int | None = None, virtual_stages: int = 1,
                             group_size: int | None = None,
-                            stage_layers: tuple[int, ...] | None = None) -> dict[str, int]:
+                            stage_layers: tuple[int, ...] | None = None,
+                            n_kv_heads: int | None = None) -> dict[str, int]:
     """Bytes per device of parameters, gradients, optimizer state and activations.
 
     * Model states: TP and PP split the Ψ parameters evenly, ceil(Ψ/(TP·PP)) per model-parallel
       rank (an approximation: embeddings and norms do not split exactly so), and ZeRO then
       shards over DP (:func:`model_state_bytes`).
     * Activations: :func:`labutils.activations.activation_bytes_per_layer` (16-bit activations
-      and dropout) times the layer-micro-batches the most loaded pipeline rank holds,
+      and dropout; ``n_kv_heads`` for grouped-query attention) times the layer-micro-batches
+      the most loaded pipeline rank holds,
       :func:`peak_activation_layers` for the schedule: ``micro_batches`` per step (None: enough
       to fill the pipeline), ``virtual_stages`` chunks per rank with ``group_size`` micro-batches
       back to back, and ``stage_layers`` layers per rank (None: L/PP each). The defaults give L
@@ -409,7 +411,8 @@ def device_memory_breakdown(n_params: int, *, n_layers: int, d_model: int, n_hea
                                          virtual_stages=virtual_stages, group_size=group_size)
     states = model_state_bytes(shard_numel(n, tp * pp), recipe=recipe, zero_stage=zero_stage, dp=dp)
     per_layer = activation_bytes_per_layer(seq_len, micro_batch, d_model, n_heads, tp=tp,
-                                           sequence_parallel=sequence_parallel, recompute=recompute)
+                                           sequence_parallel=sequence_parallel, recompute=recompute,
+                                           n_kv_heads=n_kv_heads)
     out = {"params": states["params"], "grads": states["grads"], "optimizer": states["optimizer"],
            "activations": int(round(layers_held * per_layer))}
     out["total"] = sum(out.values())

@@ -10,7 +10,7 @@ The count here is exact for the reference model in :mod:`labutils.nn.gpt`: a tes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from labutils.validate import positive_int
 
@@ -46,7 +46,7 @@ class TransformerConfig:
     seq_len: int  # context length in tokens (also the size of a learned position table)
     d_model: int  # residual-stream width
     n_layers: int  # transformer blocks
-    n_heads: int  # attention heads; head size is d_model // n_heads
+    n_heads: int  # attention (query) heads; head size is d_model // n_heads
     d_ff: int | None = None  # MLP hidden width; None picks default_d_ff(d_model, mlp)
     mlp: str = "gelu"  # "gelu" (2 matrices) or "swiglu" (3 matrices, LLaMA)
     tied_embeddings: bool = True  # LM head shares the token-embedding matrix (GPT-2) or not (LLaMA)
@@ -54,10 +54,20 @@ class TransformerConfig:
     norm: str = "layernorm"  # "layernorm" or "rmsnorm" (RMSNorm has a scale and never a bias)
     positional: str = "learned"  # "learned" position table (GPT-2) or "rope" (no parameters)
     name: str = field(default="", compare=False)  # label for plots and tables only
+    # Key/value heads (grouped-query attention, Ainslie et al. 2023): each K/V head serves
+    # n_heads / n_kv_heads query heads. None means n_heads (multi-head attention); 1 is
+    # multi-query attention (Shazeer 2019). Stored as an int after construction.
+    n_kv_heads: int | None = None
 
     def __post_init__(self) -> None:
         for f in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads"):
             positive_int(f, getattr(self, f))
+        if self.n_kv_heads is None:
+            object.__setattr__(self, "n_kv_heads", self.n_heads)
+        positive_int("n_kv_heads", self.n_kv_heads)
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_kv_heads ({self.n_kv_heads}) must divide n_heads "
+                             f"({self.n_heads}); allowed: the divisors of {self.n_heads}")
         if self.d_ff is not None:
             positive_int("d_ff", self.d_ff)
         if self.d_model % self.n_heads != 0:
@@ -82,6 +92,16 @@ class TransformerConfig:
     def head_dim(self) -> int:
         """Features per attention head."""
         return self.d_model // self.n_heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of K and of V in features: n_kv_heads · head_dim (d_model without GQA)."""
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def query_group_size(self) -> int:
+        """Query heads that share one K/V head: n_heads / n_kv_heads (1 without GQA)."""
+        return self.n_heads // self.n_kv_heads
 
     @property
     def ffn_dim(self) -> int:
@@ -116,8 +136,10 @@ def param_breakdown(cfg: TransformerConfig) -> dict[str, int]:
     embedding = cfg.vocab_size * d
     if cfg.positional == "learned":
         embedding += cfg.seq_len * d
-    # Q, K, V and output projections: four d×d matrices, plus four bias vectors of size d.
-    attention_per_layer = 4 * d * d + (4 * d if cfg.bias else 0)
+    # Q and output projections: d×d each; K and V: d×kv_dim each (kv_dim = d without GQA);
+    # plus their bias vectors.
+    kv = cfg.kv_dim
+    attention_per_layer = 2 * d * d + 2 * d * kv + ((2 * d + 2 * kv) if cfg.bias else 0)
     if cfg.mlp == "gelu":
         # W1: d×f (+f bias), W2: f×d (+d bias)
         mlp_per_layer = 2 * d * f + ((f + d) if cfg.bias else 0)
@@ -236,6 +258,37 @@ def _chinchilla_70b() -> Preset:
     )
 
 
+_LLAMA3_SHAPE = "Dubey et al. 2024 (The Llama 3 Herd of Models), Table 3"
+_LLAMA3_CHECKPOINT = ("released checkpoint meta-llama/Llama-3.1-{} on Hugging Face (safetensors "
+                      "total {:,} parameters)")
+
+
+def _llama3(size: str, d_model: int, n_layers: int, n_heads: int, d_ff: int,
+            exact: int) -> Preset:
+    """A Llama 3 model: Table 3's shape with 8 K/V heads (grouped-query attention), SwiGLU,
+    RMSNorm, RoPE, no biases, untied head; pre-training sequences of 8,192 tokens (Meta AI 2024,
+    "Introducing Meta Llama 3": "trained the models on sequences of 8,192 tokens")."""
+    cfg = TransformerConfig(
+        vocab_size=128_256, seq_len=8192, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
+        n_kv_heads=8, d_ff=d_ff, mlp="swiglu", tied_embeddings=False, bias=False,
+        norm="rmsnorm", positional="rope", name=f"Llama 3 {size}")
+    return Preset(
+        name=f"Llama 3 {size}",
+        config=cfg,
+        published_params=exact,
+        published_label=f"{size} ({exact:,} in the released checkpoint)",
+        source=(f"{_LLAMA3_SHAPE} ({n_layers} layers, model dimension {d_model:,}, FFN "
+                f"dimension {d_ff:,}, {n_heads} attention heads, 8 key/value heads, vocabulary "
+                f"128,000); {_LLAMA3_CHECKPOINT.format(size, exact)}"),
+        rel_tol=0.0,
+        exact_params=exact,
+        note=("Grouped-query attention: W_K and W_V are d_model × 1,024 (8 heads of 128). The "
+              "vocabulary is Table 3's 128,000 tokens plus 256 reserved special tokens, 128,256 "
+              "rows in the released embedding and head; with them we reproduce the checkpoint "
+              "exactly."),
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "gpt2-small": Preset(
         name="GPT-2 small",
@@ -298,6 +351,13 @@ PRESETS: dict[str, Preset] = {
         train_tokens=1.0e12,  # Touvron et al. 2023, Table 2: 1.0T tokens for 6.7B
     ),
     "chinchilla-70b": _chinchilla_70b(),
+    "llama3-8b": _llama3("8B", 4096, 32, 32, 14_336, 8_030_261_248),
+    "llama3-70b": _llama3("70B", 8192, 80, 64, 28_672, 70_553_706_496),
+    "llama3-405b": replace(
+        _llama3("405B", 16_384, 126, 128, 53_248, 405_853_388_800),
+        train_tokens=15.6e12,  # Dubey et al. 2024, Sec. 1 and 3.2.1: 15.6T tokens
+        published_train_flops=3.8e25,  # Dubey et al. 2024, Sec. 3.2.1: 3.8 × 10^25 FLOPs
+    ),
 }
 
 

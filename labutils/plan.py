@@ -32,7 +32,7 @@ from labutils import hardware
 from labutils.activations import RECOMPUTE, recompute_flops_overhead
 from labutils.flops import attention_flops_per_token, training_flops, training_multiplier
 from labutils.memory import check_zero_stage, device_memory_breakdown, zero_comm_volume
-from labutils.model import TransformerConfig, count_params
+from labutils.model import TransformerConfig, count_params, preset
 from labutils.parallel.context_parallel import ring_step
 from labutils.parallel.dp_scaling import gradient_all_reduce_time_s
 from labutils.parallel.pipeline_schedule import p2p_bytes_per_message, pipeline_step_time_s
@@ -40,7 +40,7 @@ from labutils.parallel.tp_cost import tp_layer_comm_time_s
 from labutils.scaling.published import BESIROGLU_2024, HOFFMANN_2022, LECTURE_RULE
 from labutils.throughput import (TrainingProjection, mfu, model_flops_per_token,
                                  project_training, projected_time_s)
-from labutils.validate import fraction, integer, non_negative, number, positive, positive_int
+from labutils.validate import fraction, non_negative, number, positive, positive_int
 
 LAWS = ("lecture", "hoffmann", "besiroglu")
 HEAD_DIM = 128  # features per head (GPT-3 175B, LLaMA, Llama 3 all use 128)
@@ -304,6 +304,11 @@ def layout_problems(cfg: TransformerConfig, layout: Layout, goal: Goal) -> list[
         out.append(f"tp={layout.tp} > gpus_per_node={goal.gpus_per_node}")
     if cfg.n_heads % layout.tp:
         out.append(f"tp={layout.tp} does not divide n_heads={cfg.n_heads}")
+    if cfg.n_kv_heads % layout.tp and layout.tp % cfg.n_kv_heads:
+        # TP either splits the K/V heads evenly or replicates each of them over tp / kv ranks
+        # (Megatron-LM, when tp > kv); anything else has no layout.
+        out.append(f"tp={layout.tp} neither divides n_kv_heads={cfg.n_kv_heads} nor is a "
+                   f"multiple of it")
     if cfg.n_layers % (layout.pp * layout.virtual_stages):
         out.append(f"pp·v={layout.pp * layout.virtual_stages} does not divide n_layers={cfg.n_layers}")
     if goal.seq_len % (2 * layout.cp if layout.cp > 1 else 1):
@@ -357,13 +362,14 @@ def model_flops_per_token_for(cfg: TransformerConfig, n_params: float, seq_len: 
 
 
 def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
-                    n_params: float | None = None, n_kv_heads: int | None = None,
+                    n_params: float | None = None,
                     stage_layers: tuple[int, ...] | None = None) -> LayoutEval:
     """Memory per GPU and step time of ``layout`` training ``cfg`` on ``goal``'s cluster.
 
-    ``n_params`` overrides ``count_params(cfg)`` (for architectures TransformerConfig cannot
-    describe, such as grouped-query attention); ``n_kv_heads`` sets the K/V heads ring attention
-    sends (default: all heads). ``stage_layers`` gives the layers each pipeline rank holds, for
+    Grouped-query attention comes with ``cfg.n_kv_heads`` (fewer K/V bytes stored and sent
+    around the CP ring). ``n_params`` overrides ``count_params(cfg)`` (a published count, or a
+    model whose pipeline pads its layers, as Llama 3's 126 layers in 128 slots).
+    ``stage_layers`` gives the layers each pipeline rank holds, for
     the memory only (default: L/pp each); the step time keeps the even split, which is the
     slowest stage when the others are lighter (Llama 3's first and last stages).
 
@@ -390,14 +396,9 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
     if problems:
         raise ValueError(f"layout {layout.label()} is invalid: " + "; ".join(problems))
     n = float(count_params(cfg)) if n_params is None else positive("n_params", n_params)
-    kv = cfg.n_heads if n_kv_heads is None else integer("n_kv_heads", n_kv_heads, 1, cfg.n_heads)
+    kv = cfg.n_kv_heads
     dp, tp, pp, cp, b, v = (layout.dp, layout.tp, layout.pp, layout.cp, layout.micro_batch,
                             layout.virtual_stages)
-    if kv % tp and tp % kv:
-        # TP either splits the K/V heads evenly (kv % tp == 0) or replicates each of them over
-        # tp / kv ranks (Megatron-LM, when tp > kv); anything else has no layout.
-        raise ValueError(f"n_kv_heads={kv} and tp={tp}: TP must divide the K/V heads or be a "
-                         f"multiple of them")
     s, h, L = goal.seq_len, cfg.d_model, cfg.n_layers
     s_rank = s // cp
     m = goal.global_batch_seqs // (dp * b)
@@ -407,7 +408,7 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
         int(n), n_layers=L, d_model=h, n_heads=cfg.n_heads, seq_len=s_rank, micro_batch=b,
         zero_stage=layout.zero_stage, dp=dp * cp, tp=tp, pp=pp,
         sequence_parallel=layout.sequence_parallel, recompute=layout.recompute,
-        micro_batches=m, virtual_stages=v, stage_layers=stage_layers)
+        micro_batches=m, virtual_stages=v, stage_layers=stage_layers, n_kv_heads=kv)
 
     # Compute of one micro-batch on one stage, per GPU.
     model_per_token = model_flops_per_token_for(cfg, n, s)
@@ -509,7 +510,7 @@ def enumerate_layouts(cfg: TransformerConfig, goal: Goal, *, micro_batches=(1, 2
 
 
 def rank_layouts(cfg: TransformerConfig, goal: Goal, *, n_params: float | None = None,
-                 n_kv_heads: int | None = None, **enumerate_kwargs) -> list[LayoutEval]:
+                 **enumerate_kwargs) -> list[LayoutEval]:
     """Evaluate every valid layout and sort: layouts that fit first, fastest first; then those
     that do not fit, smallest memory first (the nearest to fitting).
 
@@ -519,8 +520,7 @@ def rank_layouts(cfg: TransformerConfig, goal: Goal, *, n_params: float | None =
     layouts = enumerate_layouts(cfg, goal, **enumerate_kwargs)
     if not layouts:
         raise ValueError(f"no valid layout of {goal.n_gpus} GPUs for this model and batch")
-    evals = [evaluate_layout(cfg, lay, goal, n_params=n_params, n_kv_heads=n_kv_heads)
-             for lay in layouts]
+    evals = [evaluate_layout(cfg, lay, goal, n_params=n_params) for lay in layouts]
     return sorted(evals, key=lambda e: (0, e.step_s) if e.fits else (1, e.memory["total"]))
 
 
@@ -624,13 +624,10 @@ LLAMA3_SCALING_PREDICTION = {"compute_flops": 3.8e25, "n_params": 402e9, "n_toke
 #: vocabulary 128,000 + 256 special). Pipelined in 16 stages the paper removes one layer from
 #: the first and the last stage (Sec. 3.3.2), i.e. 16 stages of 8 layer slots; the step time uses
 #: the 128 slots (the 8-layer middle stages set the pace), the memory the real stages
-#: (LLAMA3_STAGE_LAYERS). Parameters: 405e9 as published (grouped-query attention, which
-#: TransformerConfig cannot describe, is why we pass n_params).
-LLAMA3_405B_CONFIG = TransformerConfig(
-    vocab_size=128_256, seq_len=8192, d_model=16_384, n_layers=128, n_heads=128, d_ff=53_248,
-    mlp="swiglu", tied_embeddings=False, bias=False, norm="rmsnorm", positional="rope",
-    name="Llama 3 405B (128 layer slots)")
-LLAMA3_N_KV_HEADS = 8
+#: (LLAMA3_STAGE_LAYERS). Parameters: 405e9 as published (the 128 slots would count two layers
+#: too many, which is why we pass n_params).
+LLAMA3_405B_CONFIG = replace(preset("llama3-405b"), n_layers=128,
+                             name="Llama 3 405B (128 layer slots)")
 #: Layers per pipeline rank: 126 = 7 + 14·8 + 7 (Dubey et al. 2024, Sec. 3.3.2: "we reduce one
 #: Transformer layer each from the first and the last stages").
 LLAMA3_STAGE_LAYERS = (7,) + (8,) * 14 + (7,)
@@ -716,8 +713,7 @@ def evaluate_llama3(row: Table4Row, **layout_kwargs) -> LayoutEval:
     goal = llama3_goal(row)
     seq_cfg = replace(LLAMA3_405B_CONFIG, seq_len=row.seq_len)
     return evaluate_layout(seq_cfg, llama3_layout(row, **layout_kwargs), goal,
-                           n_params=LLAMA3_405B_RUN["n_params"], n_kv_heads=LLAMA3_N_KV_HEADS,
-                           stage_layers=LLAMA3_STAGE_LAYERS)
+                           n_params=LLAMA3_405B_RUN["n_params"], stage_layers=LLAMA3_STAGE_LAYERS)
 
 
 #: Lecture 000's worked example: a 7B model on 256 A100s, 2048 sequences of 4096 tokens per step
@@ -729,7 +725,7 @@ LECTURE_7B = {"n_params": 7e9, "n_gpus": 256, "accelerator": "A100-80GB", "seq_l
 
 def kernel_efficiency_for_step(cfg: TransformerConfig, layout: Layout, goal: Goal,
                                target_step_s: float, *, n_params: float | None = None,
-                               n_kv_heads: int | None = None, tol: float = 1e-4) -> float:
+                               tol: float = 1e-4) -> float:
     """The kernel efficiency at which :func:`evaluate_layout` predicts ``target_step_s``.
 
     The step time falls monotonically as the kernel efficiency rises (only the compute term
@@ -741,7 +737,7 @@ def kernel_efficiency_for_step(cfg: TransformerConfig, layout: Layout, goal: Goa
 
     def step(eff: float) -> float:
         return evaluate_layout(cfg, layout, replace(goal, kernel_efficiency=eff),
-                               n_params=n_params, n_kv_heads=n_kv_heads).step_s
+                               n_params=n_params).step_s
 
     if step(1.0) > target:
         raise ValueError(f"target_step_s={target:.4g} s is below what efficiency 1 gives "

@@ -8,16 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from labutils import coord_check as cc
+from labutils import coord_check
 from labutils import mup
 
-CONFIG = cc.CoordCheckConfig()  # widths 64-512, 4 heads, 8 steps, 3 seeds, lr 1e-2
+CONFIG = coord_check.CoordCheckConfig()  # widths 64-512, 4 heads, 8 steps, 3 seeds, lr 1e-2
 
 
 @pytest.fixture(scope="module")
-def stages() -> dict[str, cc.CoordCheck]:
+def stages() -> dict[str, coord_check.CoordCheck]:
     """The whole ablation (SP, then muP's changes one at a time), run once for this module."""
-    return {p.name: cc.coord_check(p, CONFIG)
+    return {p.name: coord_check.coord_check(p, CONFIG)
             for p in mup.ablation_stages(CONFIG.base_width, CONFIG.base_head_dim)}
 
 
@@ -27,15 +27,15 @@ def late(s: np.ndarray) -> np.ndarray:
 
 def test_mup_passes_and_sp_fails(stages):
     sp, full = stages["SP"], stages["+ zero init = muP"]
-    assert cc.passes(full), str(cc.judge(full))
-    v = cc.judge(sp)
+    assert coord_check.passes(full), str(coord_check.judge(full))
+    v = coord_check.judge(sp)
     assert not v.passed
     s = sp.slopes()
     # Under SP some hidden activation grows at least like width after step 1.
     assert max(late(s["attn_out"]).max(), late(s["mlp_out"]).max()) >= 1.0
     # Under muP every slope stays within ±0.5 (measured: within ±0.4).
     for tap, slope in full.slopes().items():
-        assert np.all(np.abs(late(slope)) <= cc.MAX_ABS_SLOPE), (tap, slope)
+        assert np.all(np.abs(late(slope)) <= coord_check.MAX_ABS_SLOPE), (tap, slope)
 
 
 def test_hidden_init_flattens_step_zero(stages):
@@ -81,11 +81,11 @@ def test_width_slopes_recovers_known_powers():
     widths = (64, 128, 256, 512)
     m = np.array([[w**1.0 for w in widths], [w**-0.5 * 3 for w in widths], [1.0] * 4,
                   [0.0, 1.0, 2.0, 3.0]])
-    s = cc.width_slopes(widths, m)
+    s = coord_check.width_slopes(widths, m)
     assert s[:3] == pytest.approx([1.0, -0.5, 0.0])
     assert math.isnan(s[3])  # a zero magnitude has no slope
     with pytest.raises(ValueError, match="magnitude"):
-        cc.width_slopes(widths, m[:, :3])
+        coord_check.width_slopes(widths, m[:, :3])
 
 
 @pytest.mark.parametrize("kwargs, arg", [
@@ -98,11 +98,11 @@ def test_width_slopes_recovers_known_powers():
 ])
 def test_bad_config_names_the_argument(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
-        cc.CoordCheckConfig(**kwargs)
+        coord_check.CoordCheckConfig(**kwargs)
 
 
 def test_base_width_must_not_exceed_the_smallest_width():
     with pytest.raises(ValueError, match="base_width"):
-        cc.coord_check(mup.mup(128, 32), cc.CoordCheckConfig(widths=(64, 128), steps=2, seeds=1))
+        coord_check.coord_check(mup.mup(128, 32), coord_check.CoordCheckConfig(widths=(64, 128), steps=2, seeds=1))
     with pytest.raises(TypeError, match="param"):
-        cc.coord_check("muP")
+        coord_check.coord_check("muP")

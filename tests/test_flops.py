@@ -47,6 +47,11 @@ CROSS_CHECK_CONFIGS = {
         d_model=48, n_heads=6, n_layers=3, vocab_size=80,
     ),
     "gelu-untied-wide-ff": tiny_config(tied_embeddings=False, d_ff=100, n_heads=2, n_layers=1),
+    "swiglu-llama-gqa": tiny_config(
+        mlp="swiglu", tied_embeddings=False, bias=False, norm="rmsnorm", positional="rope",
+        d_model=48, n_heads=6, n_kv_heads=2, n_layers=2, vocab_size=80,
+    ),
+    "gelu-multi-query": tiny_config(n_kv_heads=1),
 }
 
 
@@ -402,3 +407,14 @@ def test_every_public_function_refuses_bad_input(call, name, bad_values, data):
     bad = data.draw(st.sampled_from(bad_values))
     with pytest.raises((ValueError, TypeError), match=name):
         call(bad)
+
+
+def test_gqa_shrinks_only_the_k_and_v_rows():
+    mha, gqa = tiny_config(), tiny_config(n_kv_heads=1)  # d 32, 4 heads of 8 -> K, V of width 8
+    rows_mha = {r.name: r.flops for r in block_flops_table(mha, 2, 16)}
+    rows_gqa = {r.name: r.flops for r in block_flops_table(gqa, 2, 16)}
+    for name, flops in rows_mha.items():
+        expected = flops // 4 if name.startswith(("K =", "V =")) else flops
+        assert rows_gqa[name] == expected, name
+    # matmul_params: W_K and W_V lose 2·L·d·(d − kv) = 2·2·32·24 weights
+    assert matmul_params(mha) - matmul_params(gqa) == 2 * 2 * 32 * 24

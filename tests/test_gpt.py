@@ -16,6 +16,9 @@ VARIANTS = {
     "gpt2-like": dict(),
     "llama-like": dict(mlp="swiglu", tied_embeddings=False, bias=False, norm="rmsnorm", positional="rope"),
     "gelu-rope-untied": dict(positional="rope", tied_embeddings=False),
+    "llama-gqa": dict(mlp="swiglu", tied_embeddings=False, bias=False, norm="rmsnorm",
+                      positional="rope", n_kv_heads=2),
+    "multi-query": dict(n_kv_heads=1),
 }
 
 
@@ -117,3 +120,48 @@ def test_bad_targets_raise(idx):
 def test_bad_attn_impl_raises():
     with pytest.raises(ValueError, match="attn_impl"):
         GPT(tiny_config(), attn_impl="flash")
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped-query attention against a plain implementation
+# ---------------------------------------------------------------------------------------------
+
+
+def _plain_gqa_attention(attn, x: torch.Tensor) -> torch.Tensor:
+    """Grouped-query attention written out by hand: K/V heads repeated with repeat_interleave,
+    then ordinary causal multi-head attention (Ainslie et al. 2023, Sec. 2.2)."""
+    B, T, C = x.shape
+    nh, nkv, hs = attn.n_heads, attn.n_kv_heads, attn.head_dim
+    q = (x @ attn.wq.weight.T + attn.wq.bias).view(B, T, nh, hs).transpose(1, 2)
+    k = (x @ attn.wk.weight.T + attn.wk.bias).view(B, T, nkv, hs).transpose(1, 2)
+    v = (x @ attn.wv.weight.T + attn.wv.bias).view(B, T, nkv, hs).transpose(1, 2)
+    k = k.repeat_interleave(nh // nkv, dim=1)  # query head i reads K/V head i // (nh / nkv)
+    v = v.repeat_interleave(nh // nkv, dim=1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(hs)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    z = scores.masked_fill(~causal, float("-inf")).softmax(-1) @ v  # (B, nh, T, hs)
+    return z.transpose(1, 2).reshape(B, T, C) @ attn.wo.weight.T + attn.wo.bias
+
+
+@pytest.mark.parametrize("n_kv_heads", [1, 2, 4])
+@pytest.mark.parametrize("attn_impl", ["math", "sdpa"])
+def test_gqa_attention_equals_plain_repeat_interleave(n_kv_heads, attn_impl):
+    labutils.seed_everything(0)
+    cfg = tiny_config(n_kv_heads=n_kv_heads)  # 4 query heads of 8
+    attn = GPT(cfg, attn_impl=attn_impl).blocks[0].attn
+    assert attn.wk.weight.shape == attn.wv.weight.shape == (n_kv_heads * cfg.head_dim, cfg.d_model)
+    x = torch.randn(2, 12, cfg.d_model)
+    torch.testing.assert_close(attn(x), _plain_gqa_attention(attn, x), rtol=1e-5, atol=1e-6)
+
+
+def test_gqa_query_heads_of_a_group_share_keys():
+    """Perturbing K/V head 0's weights changes query heads 0 and 1 only (2 groups of 2)."""
+    labutils.seed_everything(0)
+    attn = GPT(tiny_config(n_kv_heads=2)).blocks[0].attn
+    x = torch.randn(1, 6, 32)
+    _, k0, _ = attn.qkv(x)
+    with torch.no_grad():
+        attn.wk.weight[:8] += 1.0  # the first K/V head (head size 8)
+    _, k1, _ = attn.qkv(x)
+    changed = [(k1[:, h] - k0[:, h]).abs().max().item() > 0 for h in range(4)]
+    assert changed == [True, True, False, False]

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from labutils import lr_transfer as T
+from labutils import lr_transfer
 
 
 @pytest.fixture(scope="module")
-def recorded() -> T.Transfer:
-    return T.load_transfer()
+def recorded() -> lr_transfer.Transfer:
+    return lr_transfer.load_transfer()
 
 
 def test_recording_has_provenance_and_a_full_grid(recorded):
@@ -23,7 +23,7 @@ def test_recording_has_provenance_and_a_full_grid(recorded):
         assert prov[key]
     assert recorded.widths == (64, 128, 256, 512)
     assert recorded.lr_log2 == tuple(range(-12, -3))
-    for p in T.PARAMETRIZATIONS:
+    for p in lr_transfer.PARAMETRIZATIONS:
         assert recorded.loss[p].shape == (4, 9)
         # every run trained: the best loss at each width is well below ln(vocab) = 4.16 nats
         assert np.nanmin(recorded.loss[p], axis=1).max() < 0.5 * np.log(64)
@@ -36,8 +36,8 @@ def test_recorded_sp_optimum_moves_and_mup_optimum_stays(recorded):
 
 
 def test_live_sweep_sp_moves_mup_stays():
-    record = T.run_sweep(T.LIVE, progress=False)
-    live = T.as_transfer(json.loads(json.dumps(record)))  # round-trips through JSON
+    record = lr_transfer.run_sweep(lr_transfer.LIVE, progress=False)
+    live = lr_transfer.as_transfer(json.loads(json.dumps(record)))  # round-trips through JSON
     assert live.shift("SP") <= -2, live.best_lr_log2("SP")
     assert abs(live.shift("muP")) <= 1, live.best_lr_log2("muP")
 
@@ -46,9 +46,9 @@ def test_as_transfer_checks_shapes():
     rec = {"config": {"widths": [32, 64], "lr_log2": [-3, -2, -1]},
            "loss": {"SP": [[1.0, 2.0, 3.0]]}}
     with pytest.raises(ValueError, match="shape"):
-        T.as_transfer(rec)
+        lr_transfer.as_transfer(rec)
     rec["loss"]["SP"] = [[1.0, float("inf"), 3.0], [2.0, 1.0, float("nan")]]
-    t = T.as_transfer(rec)
+    t = lr_transfer.as_transfer(rec)
     assert t.best_lr_log2("SP") == [-3, -2] and t.shift("SP") == 1
 
 
@@ -62,9 +62,9 @@ def test_as_transfer_checks_shapes():
 ])
 def test_bad_config_names_the_argument(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
-        T.TransferConfig(**kwargs)
+        lr_transfer.TransferConfig(**kwargs)
 
 
 def test_unknown_parametrization():
     with pytest.raises(ValueError, match="name"):
-        T.LIVE.parametrization("NTK")
+        lr_transfer.LIVE.parametrization("NTK")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -233,3 +234,43 @@ def test_published_training_budgets():
 def test_non_positive_sizes_raise_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         tiny_config(**{field: value})
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped-query attention
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_kv_heads", [1, 2, 4])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gqa_count_matches_module(n_kv_heads, bias):
+    cfg = tiny_config(n_kv_heads=n_kv_heads, bias=bias)
+    model = GPT(cfg)
+    assert count_params(cfg) == sum(p.numel() for p in model.parameters())
+    assert param_breakdown(cfg)["attention"] == sum(
+        p.numel() for b in model.blocks for p in b.attn.parameters())
+    assert cfg.kv_dim == n_kv_heads * cfg.head_dim and cfg.query_group_size == 4 // n_kv_heads
+
+
+def test_n_kv_heads_defaults_to_n_heads():
+    cfg = tiny_config()
+    assert cfg.n_kv_heads == cfg.n_heads and cfg.kv_dim == cfg.d_model
+    assert cfg == tiny_config(n_kv_heads=cfg.n_heads)
+
+
+@pytest.mark.parametrize("key", ["llama3-8b", "llama3-70b", "llama3-405b"])
+def test_llama3_presets_use_eight_kv_heads(key):
+    cfg = preset(key)
+    assert cfg.n_kv_heads == 8 and cfg.head_dim == 128  # Dubey et al. 2024, Table 3
+    # without GQA the same shape would hold 2·L·d·(d − 1024) more weights
+    mha = replace(cfg, n_kv_heads=cfg.n_heads)
+    assert count_params(mha) - count_params(cfg) == 2 * cfg.n_layers * cfg.d_model * (
+        cfg.d_model - 8 * 128)
+
+
+@pytest.mark.parametrize("bad,exc", [(3, ValueError), (0, ValueError), (8, ValueError),
+                                     (2.0, TypeError), (True, TypeError), ("2", TypeError)])
+def test_bad_n_kv_heads_is_refused(bad, exc):
+    with pytest.raises(exc, match="n_kv_heads"):
+        tiny_config(n_kv_heads=bad)  # 4 heads: 1, 2 or 4 K/V heads

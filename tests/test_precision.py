@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from labutils import memory
-from labutils import precision as P
+from labutils import precision
 
-TORCH_FLOATS = [k for k in P.TORCH_DTYPES if k != "int8"]
+TORCH_FLOATS = [k for k in precision.TORCH_DTYPES if k != "int8"]
 BIT_VIEWS = {"fp16": torch.int16, "bf16": torch.int16, "fp8_e4m3": torch.uint8,
              "fp8_e5m2": torch.uint8}
 
@@ -34,94 +34,94 @@ def wide_sample(n: int = 50_000) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", TORCH_FLOATS)
 def test_layout_matches_torch_finfo(name):
-    fi = torch.finfo(P.TORCH_DTYPES[name])
-    f = P.get_format(name)
+    fi = torch.finfo(precision.TORCH_DTYPES[name])
+    f = precision.get_format(name)
     assert f.bits == fi.bits
-    assert P.max_finite(name) == fi.max
-    assert P.smallest_normal(name) == fi.smallest_normal == fi.tiny
-    assert P.machine_epsilon(name) == fi.eps
+    assert precision.max_finite(name) == fi.max
+    assert precision.smallest_normal(name) == fi.smallest_normal == fi.tiny
+    assert precision.machine_epsilon(name) == fi.eps
     # torch's `resolution` is 10^-floor(m·log10 2): our digits minus the implicit bit's share.
-    assert fi.resolution == pytest.approx(10.0 ** -math.floor(P.decimal_digits(name) - math.log10(2)))
+    assert fi.resolution == pytest.approx(10.0 ** -math.floor(precision.decimal_digits(name) - math.log10(2)))
 
 
 def test_smallest_subnormals_are_the_next_value_after_zero():
     for name in TORCH_FLOATS:
-        tiny = P.smallest_subnormal(name)
-        dt = P.TORCH_DTYPES[name]
+        tiny = precision.smallest_subnormal(name)
+        dt = precision.TORCH_DTYPES[name]
         if name != "fp32":  # represents exactly, and half of it rounds to 0 (ties to even)
             assert float(torch.tensor(tiny, dtype=torch.float64).to(dt)) == tiny
             assert float(torch.tensor(tiny / 2, dtype=torch.float64).to(dt)) == 0.0
-    assert P.smallest_subnormal("fp32") == float(np.nextafter(np.float32(0), np.float32(1)))
-    assert P.smallest_subnormal("fp16") == 2.0**-24
-    assert P.smallest_subnormal("tf32") == 2.0**-136
+    assert precision.smallest_subnormal("fp32") == float(np.nextafter(np.float32(0), np.float32(1)))
+    assert precision.smallest_subnormal("fp16") == 2.0**-24
+    assert precision.smallest_subnormal("tf32") == 2.0**-136
 
 
 def test_lecture_summary_table():
-    for name, row in P.LECTURE_TABLE.items():
-        assert P.lecture_row(name) == row, name
+    for name, row in precision.LECTURE_TABLE.items():
+        assert precision.lecture_row(name) == row, name
     # INT8: 8 bits, 7 of magnitude, -128..127
-    i8 = P.get_format("int8")
+    i8 = precision.get_format("int8")
     assert (i8.min_value, i8.max_value) == (torch.iinfo(torch.int8).min, torch.iinfo(torch.int8).max)
 
 
 def test_fp8_paper_maxima_and_e4m3_special_encoding():
-    for name, expected in P.FP8_PAPER_MAX.items():
-        assert P.max_finite(name) == expected
+    for name, expected in precision.FP8_PAPER_MAX.items():
+        assert precision.max_finite(name) == expected
     # E4M3 without FN's trick (IEEE specials) would stop at 1.875 · 2^7 = 240.
-    ieee_e4m3 = P.FloatFormat("e4m3_ieee", 4, 3, 8, True, "hypothetical")
-    assert P.max_finite(ieee_e4m3) == 240.0
-    assert P.max_exponent("fp8_e4m3") == 8 and P.max_exponent(ieee_e4m3) == 7
+    ieee_e4m3 = precision.FloatFormat("e4m3_ieee", 4, 3, 8, True, "hypothetical")
+    assert precision.max_finite(ieee_e4m3) == 240.0
+    assert precision.max_exponent("fp8_e4m3") == 8 and precision.max_exponent(ieee_e4m3) == 7
     # Only S.1111.111 is NaN, and there are no infinities.
-    vals = P.all_values("fp8_e4m3")
+    vals = precision.all_values("fp8_e4m3")
     assert int(torch.isnan(vals).sum()) == 2 and not bool(torch.isinf(vals).any())
-    assert P.bit_string(math.nan, "fp8_e4m3") == "0 1111 111"
-    assert P.bit_string(448.0, "fp8_e4m3") == "0 1111 110"
+    assert precision.bit_string(math.nan, "fp8_e4m3") == "0 1111 111"
+    assert precision.bit_string(448.0, "fp8_e4m3") == "0 1111 110"
     # E5M2 follows IEEE: inf at 11111.00, three NaN mantissas per sign.
-    vals = P.all_values("fp8_e5m2")
+    vals = precision.all_values("fp8_e5m2")
     assert int(torch.isinf(vals).sum()) == 2 and int(torch.isnan(vals).sum()) == 6
 
 
 def test_bf16_has_fp32_range_and_tf32_fp16_precision():
-    assert P.max_exponent("bf16") == P.max_exponent("fp32") == 127
-    assert P.smallest_normal("bf16") == P.smallest_normal("fp32")
-    assert P.machine_epsilon("tf32") == P.machine_epsilon("fp16") == 2.0**-10
-    assert P.get_format("tf32").bits == 19 and P.get_format("tf32").storage_bytes == 4
-    assert P.dynamic_range_decades("fp16") == pytest.approx(math.log10(65504 / 2.0**-24))
+    assert precision.max_exponent("bf16") == precision.max_exponent("fp32") == 127
+    assert precision.smallest_normal("bf16") == precision.smallest_normal("fp32")
+    assert precision.machine_epsilon("tf32") == precision.machine_epsilon("fp16") == 2.0**-10
+    assert precision.get_format("tf32").bits == 19 and precision.get_format("tf32").storage_bytes == 4
+    assert precision.dynamic_range_decades("fp16") == pytest.approx(math.log10(65504 / 2.0**-24))
 
 
 @pytest.mark.parametrize("name", ["fp8_e4m3", "fp8_e5m2"])
 def test_enumerated_fp8_values_match_torch_bit_patterns(name):
     codes = torch.arange(256, dtype=torch.uint8)
-    theirs = codes.view(P.TORCH_DTYPES[name]).to(torch.float64)
-    ours = P.all_values(name)
+    theirs = codes.view(precision.TORCH_DTYPES[name]).to(torch.float64)
+    ours = precision.all_values(name)
     same = (ours == theirs) | (torch.isnan(ours) & torch.isnan(theirs))
     assert bool(same.all())
 
 
 def test_spacing_against_enumerated_neighbours_and_numpy():
-    vals = P.all_values("fp8_e5m2")
+    vals = precision.all_values("fp8_e5m2")
     pos = torch.unique(vals[torch.isfinite(vals) & (vals >= 0)])
     for a, b in zip(pos[:-1].tolist(), pos[1:].tolist()):
-        assert P.spacing(a, "fp8_e5m2") == b - a
+        assert precision.spacing(a, "fp8_e5m2") == b - a
     for x in (1.0, 3.0, 1000.0, 1e-5, 1e-7, 60000.0):
-        assert P.spacing(x, "fp16") == float(np.spacing(np.float16(x)))
-        assert P.spacing(x, "fp32") == float(np.spacing(np.float32(x)))
-    assert P.spacing(1.0, "bf16") == P.machine_epsilon("bf16")
+        assert precision.spacing(x, "fp16") == float(np.spacing(np.float16(x)))
+        assert precision.spacing(x, "fp32") == float(np.spacing(np.float32(x)))
+    assert precision.spacing(1.0, "bf16") == precision.machine_epsilon("bf16")
 
 
 def test_bad_formats_and_values_are_refused():
     with pytest.raises(ValueError, match="fmt must be one of"):
-        P.get_format("fp64x")
+        precision.get_format("fp64x")
     with pytest.raises(ValueError, match="floating-point"):
-        P.max_finite("int8")
+        precision.max_finite("int8")
     with pytest.raises(ValueError, match="exponent_bits"):
-        P.FloatFormat("bad", 1, 3, 8, True, "")
+        precision.FloatFormat("bad", 1, 3, 8, True, "")
     with pytest.raises(TypeError, match="x must be"):
-        P.round_to_format([1.0], "fp16")
+        precision.round_to_format([1.0], "fp16")
     with pytest.raises(ValueError, match="n_params"):
-        P.weights_bytes(0, "fp16")
+        precision.weights_bytes(0, "fp16")
     with pytest.raises(ValueError, match="exponent_field"):
-        P.decode(0, 32, 0, "fp16")
+        precision.decode(0, 32, 0, "fp16")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,8 +132,8 @@ def test_bad_formats_and_values_are_refused():
 @pytest.mark.parametrize("name", TORCH_FLOATS)
 def test_round_to_format_equals_torch_cast(name):
     x = wide_sample()
-    ours = P.round_to_format(x, name)
-    theirs = x.to(P.TORCH_DTYPES[name]).to(torch.float64)
+    ours = precision.round_to_format(x, name)
+    theirs = x.to(precision.TORCH_DTYPES[name]).to(torch.float64)
     same = (ours == theirs) | (torch.isnan(ours) & torch.isnan(theirs))
     assert bool(same.all()), x[~same][:5]
 
@@ -141,7 +141,7 @@ def test_round_to_format_equals_torch_cast(name):
 def test_tf32_rounding_keeps_10_fraction_bits():
     x = wide_sample()
     x = x[torch.isfinite(x)]
-    r = P.round_to_format(x, "tf32").float()
+    r = precision.round_to_format(x, "tf32").float()
     low13 = r.view(torch.int32) & 0x1FFF  # the 13 fraction bits fp32 has and tf32 drops
     assert int(low13.abs().sum()) == 0
     assert bool(((r.double() - x.double()).abs() <= x.double().abs() * 2.0**-11 + 2.0**-137).all())
@@ -149,16 +149,16 @@ def test_tf32_rounding_keeps_10_fraction_bits():
 
 @pytest.mark.parametrize("name", list(BIT_VIEWS))
 def test_encode_matches_torch_bits(name):
-    f = P.get_format(name)
+    f = precision.get_format(name)
     x = torch.randn(300, generator=torch.Generator().manual_seed(1)) * 40
     x = torch.cat([x, torch.tensor([0.0, 1e-6, -2.0**-20, 1e6])])
-    bits = x.to(P.TORCH_DTYPES[name]).view(BIT_VIEWS[name]).to(torch.int64) & (2**f.bits - 1)
+    bits = x.to(precision.TORCH_DTYPES[name]).view(BIT_VIEWS[name]).to(torch.int64) & (2**f.bits - 1)
     for v, b in zip(x.tolist(), bits.tolist()):
-        s, e, m = P.encode(v, name)
+        s, e, m = precision.encode(v, name)
         assert (s << (f.bits - 1)) | (e << f.mantissa_bits) | m == b, v
-        assert P.decode(s, e, m, name) == float(P.round_to_format(torch.tensor([v]), name)[0])
-    assert P.bit_string(1.0, "fp16") == "0 01111 0000000000"
-    assert P.bit_string(-2.0, "bf16") == "1 10000000 0000000"
+        assert precision.decode(s, e, m, name) == float(precision.round_to_format(torch.tensor([v]), name)[0])
+    assert precision.bit_string(1.0, "fp16") == "0 01111 0000000000"
+    assert precision.bit_string(-2.0, "bf16") == "1 10000000 0000000"
 
 
 @pytest.mark.parametrize("name", ["fp16", "bf16", "tf32", "fp8_e4m3", "fp8_e5m2"])
@@ -166,8 +166,8 @@ def test_relative_rounding_error_is_at_most_half_eps_and_reaches_it(name):
     g = torch.Generator().manual_seed(2)
     # normal-range values: magnitudes 2^[0, 4) spread evenly over the mantissa
     x = (1 + torch.rand(200_000, generator=g, dtype=torch.float64)) * 2.0 ** torch.randint(0, 4, (200_000,), generator=g)
-    err = P.relative_rounding_error(x, name)
-    u = P.unit_roundoff(name)
+    err = precision.relative_rounding_error(x, name)
+    u = precision.unit_roundoff(name)
     assert float(err.max()) <= u
     # The bound is tight: the worst case, just above a power of two, is u / (1 + u).
     assert float(err.max()) > 0.99 * u / (1 + u)
@@ -175,24 +175,24 @@ def test_relative_rounding_error_is_at_most_half_eps_and_reaches_it(name):
 
 def test_swamping_bf16_loses_small_updates_fp32_keeps_them():
     # 10,000 updates of 1e-4 to a weight of 1.0: bf16's spacing at 1 is 2^-7, so 1 + 1e-4 = 1.
-    assert P.accumulate(1.0, 1e-4, 10_000, "bf16") == 1.0
-    assert P.accumulate(1.0, 1e-4, 10_000, "fp16") == 1.0
-    assert P.accumulate(1.0, 1e-4, 10_000, "fp32") == pytest.approx(2.0, rel=1e-3)
+    assert precision.accumulate(1.0, 1e-4, 10_000, "bf16") == 1.0
+    assert precision.accumulate(1.0, 1e-4, 10_000, "fp16") == 1.0
+    assert precision.accumulate(1.0, 1e-4, 10_000, "fp32") == pytest.approx(2.0, rel=1e-3)
     # With an fp32 master copy the bf16 weight used in the forward pass does move.
-    master = P.accumulate(1.0, 1e-4, 10_000, "fp32")
-    assert float(P.round_to_format(torch.tensor([master]), "bf16")[0]) == 2.0
+    master = precision.accumulate(1.0, 1e-4, 10_000, "fp32")
+    assert float(precision.round_to_format(torch.tensor([master]), "bf16")[0]) == 2.0
     # An update above half the spacing survives even in bf16.
-    assert P.accumulate(1.0, 2.0**-7, 10, "bf16") > 1.0
+    assert precision.accumulate(1.0, 2.0**-7, 10, "bf16") > 1.0
 
 
 def test_underflow_fractions():
     v = torch.tensor([1.0, 1e-5, 1e-9, 1e5, -3e-8])
-    out = P.underflow_fractions(v, "fp16")
+    out = precision.underflow_fractions(v, "fp16")
     assert out == pytest.approx({"zero": 0.2, "subnormal": 0.4, "overflow": 0.2, "normal": 0.2})
-    assert P.underflow_fractions(v, "bf16") == pytest.approx(
+    assert precision.underflow_fractions(v, "bf16") == pytest.approx(
         {"zero": 0.0, "subnormal": 0.0, "overflow": 0.0, "normal": 1.0})
     with pytest.raises(ValueError, match="non-zero"):
-        P.underflow_fractions(torch.zeros(3), "fp16")
+        precision.underflow_fractions(torch.zeros(3), "fp16")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,9 +202,9 @@ def test_underflow_fractions():
 
 def test_lecture_memory_examples():
     # Lecture 003: 1B parameters = 4 GB @ 32-bit, 2 GB @ 16-bit, 1 GB @ 8-bit.
-    assert P.weights_bytes(1e9, "fp32") == 4e9
-    assert P.weights_bytes(1e9, "fp16") == P.weights_bytes(1e9, "bf16") == 2e9
-    assert P.weights_bytes(1e9, "int8") == P.weights_bytes(1e9, "fp8_e4m3") == 1e9
+    assert precision.weights_bytes(1e9, "fp32") == 4e9
+    assert precision.weights_bytes(1e9, "fp16") == precision.weights_bytes(1e9, "bf16") == 2e9
+    assert precision.weights_bytes(1e9, "int8") == precision.weights_bytes(1e9, "fp8_e4m3") == 1e9
     # ... and training needs 24 GB per 1B; 4,200 GB for 175B, 12,000 GB for 500B.
     assert memory.lecture_training_bytes(1e9) == 24e9
     assert memory.lecture_training_bytes(175e9) == 4200e9
@@ -213,9 +213,9 @@ def test_lecture_memory_examples():
 
 def test_plot_layout_draws_one_box_per_bit():
     fig, ax = plt.subplots()
-    P.plot_layout(ax, "bf16", 1.0)
+    precision.plot_layout(ax, "bf16", 1.0)
     assert len(ax.patches) == 16
-    P.plot_layout(ax, "tf32", 1.0, y=1)
+    precision.plot_layout(ax, "tf32", 1.0, y=1)
     assert len(ax.patches) == 16 + 19 + 1  # TF32's 13 unused stored bits as one hatched box
     plt.close(fig)
 
@@ -235,13 +235,13 @@ def test_widget_renders_and_reports_rounding():
 @pytest.mark.parametrize("bad", [True, False, "1.0", None, [1.0]])
 def test_encode_and_bit_string_refuse_non_numbers(bad):
     with pytest.raises(TypeError, match="value must be a real number"):
-        P.encode(bad, "bf16")
+        precision.encode(bad, "bf16")
     with pytest.raises(TypeError, match="value must be a real number"):
-        P.bit_string(bad, "fp16")
+        precision.bit_string(bad, "fp16")
 
 
 @pytest.mark.parametrize("bad", [1.0, -1, float("nan"), True, None, [1e-5, 2e-5],
                                  torch.tensor([1, 2])])
 def test_underflow_fractions_needs_a_float_tensor(bad):
     with pytest.raises(TypeError, match="values must be a floating-point torch.Tensor"):
-        P.underflow_fractions(bad, "fp16")
+        precision.underflow_fractions(bad, "fp16")

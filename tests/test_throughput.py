@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labutils import hardware
-from labutils import throughput as tp
+from labutils import throughput
 from labutils.flops import flops_per_token, training_flops
 from labutils.measure import (
     PeakFlops,
@@ -50,7 +50,7 @@ A100_PEAK = hardware.get("A100").peak_flops("bf16")  # the lecture's F = 312 TFL
 # ------------------------------------------------------------------------------------------
 @pytest.fixture
 def worked_example_throughput() -> float:
-    return tp.tokens_per_second(2048, 4096, 12.7)
+    return throughput.tokens_per_second(2048, 4096, 12.7)
 
 
 def test_peak_is_the_lectures_312_tflops():
@@ -64,19 +64,19 @@ def test_worked_example_throughput(worked_example_throughput):
 
 
 def test_worked_example_per_gpu(worked_example_throughput):
-    per_gpu = tp.tokens_per_second_per_device(worked_example_throughput, 256)
+    per_gpu = throughput.tokens_per_second_per_device(worked_example_throughput, 256)
     assert per_gpu == pytest.approx(2580.16, abs=0.01)  # lecture: "≈ 2580"
     assert round(per_gpu) == 2580
 
 
 def test_worked_example_mfu(worked_example_throughput):
-    eps = tp.mfu(7e9, worked_example_throughput, 256, A100_PEAK)
+    eps = throughput.mfu(7e9, worked_example_throughput, 256, A100_PEAK)
     assert eps == pytest.approx(0.34733, abs=1e-5)  # lecture rounds to 35 %
     assert round(100 * eps) == 35
 
 
 def test_worked_example_time(worked_example_throughput):
-    hours = tp.training_time_s(150e9, worked_example_throughput) / tp.S_PER_HOUR
+    hours = throughput.training_time_s(150e9, worked_example_throughput) / throughput.S_PER_HOUR
     assert hours == pytest.approx(63.08, abs=0.01)  # lecture: "≈ 63 hours"
     assert round(hours) == 63
 
@@ -85,38 +85,38 @@ def test_worked_example_time(worked_example_throughput):
 # scalability
 # ------------------------------------------------------------------------------------------
 def test_strong_scaling_table_matches_lecture():
-    rows = tp.strong_scaling_table(2048)
+    rows = throughput.strong_scaling_table(2048)
     assert [r.n_devices for r in rows] == [1, 4, 16, 64, 256]
     assert [r.per_device_batch for r in rows] == [2048, 512, 128, 32, 8]
     assert [r.global_batch for r in rows] == [2048] * 5
 
 
 def test_weak_scaling_table_matches_lecture():
-    rows = tp.weak_scaling_table(32)
+    rows = throughput.weak_scaling_table(32)
     assert [r.per_device_batch for r in rows] == [32] * 5
     assert [r.global_batch for r in rows] == [32, 128, 512, 2048, 8192]
 
 
 def test_strong_scaling_rejects_indivisible_batch():
     with pytest.raises(ValueError, match="not divisible"):
-        tp.strong_scaling_table(2048, (1, 3))
+        throughput.strong_scaling_table(2048, (1, 3))
 
 
 def test_500x_on_1000_processors_needs_serial_fraction_at_most_0_1_percent():
-    s = tp.max_serial_fraction(500, 1000)
+    s = throughput.max_serial_fraction(500, 1000)
     assert s == pytest.approx(1 / 999, rel=1e-12)  # lecture: "cannot exceed 0.1 %"
     assert round(100 * s, 1) == 0.1
-    assert tp.amdahl_speedup(s, 1000) == pytest.approx(500, rel=1e-12)
-    assert tp.amdahl_speedup(0.002, 1000) < 500
+    assert throughput.amdahl_speedup(s, 1000) == pytest.approx(500, rel=1e-12)
+    assert throughput.amdahl_speedup(0.002, 1000) < 500
 
 
 def test_amdahl_and_gustafson_known_values():
-    assert tp.amdahl_speedup(0.0, 256) == 256
-    assert tp.amdahl_speedup(1.0, 256) == 1
-    assert tp.amdahl_speedup(0.1, 10) == pytest.approx(1 / (0.1 + 0.9 / 10))
-    assert tp.gustafson_speedup(0.1, 10) == pytest.approx(0.1 + 0.9 * 10)
-    assert tp.parallel_efficiency(tp.amdahl_speedup(0.0, 64), 64) == 1.0
-    assert tp.speedup(100.0, 4.0) == 25.0
+    assert throughput.amdahl_speedup(0.0, 256) == 256
+    assert throughput.amdahl_speedup(1.0, 256) == 1
+    assert throughput.amdahl_speedup(0.1, 10) == pytest.approx(1 / (0.1 + 0.9 / 10))
+    assert throughput.gustafson_speedup(0.1, 10) == pytest.approx(0.1 + 0.9 * 10)
+    assert throughput.parallel_efficiency(throughput.amdahl_speedup(0.0, 64), 64) == 1.0
+    assert throughput.speedup(100.0, 4.0) == 25.0
 
 
 fractions = st.floats(0.0, 1.0, allow_nan=False)
@@ -125,7 +125,7 @@ counts = st.integers(1, 100_000)
 
 @given(fractions, counts)
 def test_amdahl_bounds(s, n):
-    sp = tp.amdahl_speedup(s, n)
+    sp = throughput.amdahl_speedup(s, n)
     assert 1.0 - 1e-12 <= sp <= n * (1 + 1e-12)
     if s > 0:
         assert sp <= 1.0 / s * (1 + 1e-12)
@@ -133,31 +133,31 @@ def test_amdahl_bounds(s, n):
 
 @given(fractions, counts)
 def test_gustafson_bounds(s, n):
-    g = tp.gustafson_speedup(s, n)
+    g = throughput.gustafson_speedup(s, n)
     assert 1.0 - 1e-12 <= g <= n * (1 + 1e-12)
-    assert g >= tp.amdahl_speedup(s, n) * (1 - 1e-12)
+    assert g >= throughput.amdahl_speedup(s, n) * (1 - 1e-12)
 
 
 @given(fractions, counts, counts)
 def test_speedups_monotone_in_n(s, n1, n2):
     lo, hi = sorted((n1, n2))
-    assert tp.amdahl_speedup(s, lo) <= tp.amdahl_speedup(s, hi) * (1 + 1e-12)
-    assert tp.gustafson_speedup(s, lo) <= tp.gustafson_speedup(s, hi) * (1 + 1e-12)
+    assert throughput.amdahl_speedup(s, lo) <= throughput.amdahl_speedup(s, hi) * (1 + 1e-12)
+    assert throughput.gustafson_speedup(s, lo) <= throughput.gustafson_speedup(s, hi) * (1 + 1e-12)
 
 
 @given(fractions, fractions, counts)
 def test_speedups_decrease_with_serial_fraction(s1, s2, n):
     lo, hi = sorted((s1, s2))
-    assert tp.amdahl_speedup(hi, n) <= tp.amdahl_speedup(lo, n) * (1 + 1e-12)
-    assert tp.gustafson_speedup(hi, n) <= tp.gustafson_speedup(lo, n) * (1 + 1e-12)
+    assert throughput.amdahl_speedup(hi, n) <= throughput.amdahl_speedup(lo, n) * (1 + 1e-12)
+    assert throughput.gustafson_speedup(hi, n) <= throughput.gustafson_speedup(lo, n) * (1 + 1e-12)
 
 
 @given(st.integers(2, 100_000), st.floats(0.0, 1.0))
 def test_max_serial_fraction_round_trip(n, t):
     target = 1.0 + t * (n - 1)  # any speedup in [1, n]
-    s = tp.max_serial_fraction(target, n)
+    s = throughput.max_serial_fraction(target, n)
     assert 0.0 <= s <= 1.0 + 1e-12
-    assert tp.amdahl_speedup(min(s, 1.0), n) == pytest.approx(target, rel=1e-9)
+    assert throughput.amdahl_speedup(min(s, 1.0), n) == pytest.approx(target, rel=1e-9)
 
 
 @settings(max_examples=50)
@@ -165,49 +165,49 @@ def test_max_serial_fraction_round_trip(n, t):
 def test_mfu_and_time_monotone_in_throughput(n_params, m1, m2, k):
     # throughputs that give MFU m1, m2 <= 0.5 by hand: T = m·K·F / (6N)
     lo, hi = sorted(m * k * A100_PEAK / (6 * n_params) for m in (m1, m2))
-    assert tp.mfu(n_params, lo, k, A100_PEAK) == pytest.approx(min(m1, m2), rel=1e-12)
-    assert tp.mfu(n_params, lo, k, A100_PEAK) <= tp.mfu(n_params, hi, k, A100_PEAK)
-    assert tp.training_time_s(1e9, lo) >= tp.training_time_s(1e9, hi)
+    assert throughput.mfu(n_params, lo, k, A100_PEAK) == pytest.approx(min(m1, m2), rel=1e-12)
+    assert throughput.mfu(n_params, lo, k, A100_PEAK) <= throughput.mfu(n_params, hi, k, A100_PEAK)
+    assert throughput.training_time_s(1e9, lo) >= throughput.training_time_s(1e9, hi)
     # MFU is exactly linear in throughput and in N, inversely in K·F
-    assert tp.mfu(n_params, 2 * lo, k, A100_PEAK) == pytest.approx(2 * tp.mfu(n_params, lo, k, A100_PEAK))
+    assert throughput.mfu(n_params, 2 * lo, k, A100_PEAK) == pytest.approx(2 * throughput.mfu(n_params, lo, k, A100_PEAK))
 
 
 def test_mfu_above_one_raises_naming_the_inputs():
     """No device beats its peak: an MFU > 1 means a wrong input, never a number to print."""
     # the lecture's worked example with the peak typed in TFLOP/s instead of FLOP/s
-    tokens_per_s = tp.tokens_per_second(2048, 4096, 12.7)
+    tokens_per_s = throughput.tokens_per_second(2048, 4096, 12.7)
     with pytest.raises(ValueError, match=r"MFU = .* > 1.*peak_flops_per_device=312"):
-        tp.mfu(7e9, tokens_per_s, 256, 312.0)
+        throughput.mfu(7e9, tokens_per_s, 256, 312.0)
     # 6·7e9·1e9 = 4.2e19 FLOP/s asked of one 312 TFLOP/s device: 134,615 x its peak
     with pytest.raises(ValueError, match=r"n_params=7e\+09, tokens_per_s=1e\+09, n_devices=1"):
-        tp.mfu(7e9, 1e9, 1, A100_PEAK)
+        throughput.mfu(7e9, 1e9, 1, A100_PEAK)
     with pytest.raises(ValueError, match=r"HFU = .* > 1"):
-        tp.hfu(7e9, 1e9, 1, A100_PEAK)
+        throughput.hfu(7e9, 1e9, 1, A100_PEAK)
     # exactly at the peak is allowed: T = K·F / (6N)
-    assert tp.mfu(1e9, 312e12 / 6e9, 1, A100_PEAK) == pytest.approx(1.0)
+    assert throughput.mfu(1e9, 312e12 / 6e9, 1, A100_PEAK) == pytest.approx(1.0)
 
 
 @settings(max_examples=50)
 @given(st.floats(1e6, 1e12), st.floats(0.0, 1.0), st.floats(0.0, 1e11))
 def test_hfu_at_least_mfu(n_params, r, attn):
     tokens_per_s = 100.0  # keeps HFU <= (8e12 + 4/3·1e11)·100 / (8·312e12) ≈ 0.33
-    m = tp.mfu(n_params, tokens_per_s, 8, A100_PEAK, attention_flops_per_token=attn)
-    h = tp.hfu(n_params, tokens_per_s, 8, A100_PEAK, attention_flops_per_token=attn, recompute_fraction=r)
+    m = throughput.mfu(n_params, tokens_per_s, 8, A100_PEAK, attention_flops_per_token=attn)
+    h = throughput.hfu(n_params, tokens_per_s, 8, A100_PEAK, attention_flops_per_token=attn, recompute_fraction=r)
     assert h >= m * (1 - 1e-12)
-    back = tp.implied_recompute_fraction(n_params, tokens_per_s, 8, A100_PEAK, h, attention_flops_per_token=attn)
+    back = throughput.implied_recompute_fraction(n_params, tokens_per_s, 8, A100_PEAK, h, attention_flops_per_token=attn)
     assert back == pytest.approx(r, abs=1e-9)
 
 
 def test_full_recomputation_is_8n():
     # Narayanan et al. 2021, Eq. (3): four passes instead of three
-    assert tp.hardware_flops_per_token(1e9, recompute_fraction=1.0) == pytest.approx(8e9)
-    assert tp.hardware_flops_per_token(1e9, recompute_fraction=0.0) == pytest.approx(6e9)
-    assert tp.hfu(7e9, 1e6, 256, A100_PEAK) == pytest.approx(4 / 3 * tp.mfu(7e9, 1e6, 256, A100_PEAK))
+    assert throughput.hardware_flops_per_token(1e9, recompute_fraction=1.0) == pytest.approx(8e9)
+    assert throughput.hardware_flops_per_token(1e9, recompute_fraction=0.0) == pytest.approx(6e9)
+    assert throughput.hfu(7e9, 1e6, 256, A100_PEAK) == pytest.approx(4 / 3 * throughput.mfu(7e9, 1e6, 256, A100_PEAK))
 
 
 def test_megatron_formula_ratio():
-    with_r = tp.megatron_flops_per_token(128, 25600, 2048, 51200, recompute=True)
-    without = tp.megatron_flops_per_token(128, 25600, 2048, 51200, recompute=False)
+    with_r = throughput.megatron_flops_per_token(128, 25600, 2048, 51200, recompute=True)
+    without = throughput.megatron_flops_per_token(128, 25600, 2048, 51200, recompute=False)
     assert with_r / without == pytest.approx(4 / 3, rel=0.002)  # logits are not recomputed
     # the 72·l·h² core is 6 × the 12·l·h² transformer-layer parameters
     assert without == pytest.approx(6 * 12 * 128 * 25600**2 * (1 + 2048 / (6 * 25600) + 51200 / (12 * 128 * 25600)))
@@ -218,43 +218,43 @@ def test_megatron_formula_ratio():
 # ------------------------------------------------------------------------------------------
 @given(st.floats(1e6, 1e13))
 def test_chinchilla_compute_is_120_p_squared(p):
-    assert tp.chinchilla_compute_flops(p) == pytest.approx(120 * p * p, rel=1e-12)
-    assert tp.chinchilla_compute_flops(p) == pytest.approx(training_flops(p, 20 * p), rel=1e-12)
+    assert throughput.chinchilla_compute_flops(p) == pytest.approx(120 * p * p, rel=1e-12)
+    assert throughput.chinchilla_compute_flops(p) == pytest.approx(training_flops(p, 20 * p), rel=1e-12)
 
 
 def test_chinchilla_tokens_for_the_lectures_7b_example():
     # 20 tokens per parameter (Hoffmann et al. 2022): 7B parameters -> 140B tokens, by hand;
     # the lecture's worked example rounds the budget up to 150B.
-    assert tp.chinchilla_tokens(7e9) == 140e9
-    assert tp.chinchilla_tokens(7e9, 150 / 7) == pytest.approx(150e9)
+    assert throughput.chinchilla_tokens(7e9) == 140e9
+    assert throughput.chinchilla_tokens(7e9, 150 / 7) == pytest.approx(150e9)
 
 
 def test_compute_optimal_1t_model_by_hand():
     """Chapter 3's 1T example: 6·P·(20·P) with P = 1e12 is 1.2e26 FLOPs (120 YFLOP, not ZFLOP),
     and on 1024 MI250X at 35 % of the bf16 peak that is decades, not years."""
-    c = tp.chinchilla_compute_flops(1e12)
+    c = throughput.chinchilla_compute_flops(1e12)
     assert c == 6 * 1e12 * 20e12 == pytest.approx(1.2e26)
     rate = 1024 * hardware.get("MI250X").peak_flops("bf16") * 0.35
-    years = tp.time_from_rate_s(c, rate) / tp.S_PER_YEAR
+    years = throughput.time_from_rate_s(c, rate) / throughput.S_PER_YEAR
     assert years == pytest.approx(1.2e26 / (1024 * 383e12 * 0.35) / (365.25 * 86_400), rel=1e-3)
     assert 25 < years < 30
 
 
 def test_time_and_energy_formulas():
-    c = tp.chinchilla_compute_flops(175e9)
-    assert tp.time_from_rate_s(c, 1e18) == pytest.approx(120 * 175e9**2 / 1e18)
-    assert tp.energy_j(100.0, 8, 400.0) == 100.0 * 8 * 400.0
-    assert tp.energy_from_efficiency_j(c, 0.235e12) == pytest.approx(c / 0.235e12)
-    assert tp.projected_time_s(6.3e21, 256, A100_PEAK, 0.35) == pytest.approx(6.3e21 / (256 * 312e12 * 0.35))
+    c = throughput.chinchilla_compute_flops(175e9)
+    assert throughput.time_from_rate_s(c, 1e18) == pytest.approx(120 * 175e9**2 / 1e18)
+    assert throughput.energy_j(100.0, 8, 400.0) == 100.0 * 8 * 400.0
+    assert throughput.energy_from_efficiency_j(c, 0.235e12) == pytest.approx(c / 0.235e12)
+    assert throughput.projected_time_s(6.3e21, 256, A100_PEAK, 0.35) == pytest.approx(6.3e21 / (256 * 312e12 * 0.35))
 
 
 def test_petaflop_s_days_gpt3():
     # Brown et al. 2020, Table D.1: GPT-3 175B used 3.14e23 FLOPs = 3.64e3 petaflop/s-days
-    assert tp.petaflop_s_days(3.14e23) == pytest.approx(3.64e3, rel=0.002)
+    assert throughput.petaflop_s_days(3.14e23) == pytest.approx(3.64e3, rel=0.002)
 
 
 def test_project_training_worked_example():
-    p = tp.project_training(7e9, 150e9, 256, "A100-80GB", 0.35, usd_per_device_hour=2.0)
+    p = throughput.project_training(7e9, 150e9, 256, "A100-80GB", 0.35, usd_per_device_hour=2.0)
     assert p.compute_flops == pytest.approx(6 * 7e9 * 150e9)
     assert p.time_s == pytest.approx(p.compute_flops / (256 * 312e12 * 0.35))
     assert p.avg_power_w == hardware.get("A100-80GB").tdp_watts
@@ -262,8 +262,8 @@ def test_project_training_worked_example():
     assert p.device_hours == pytest.approx(p.time_s / 3600 * 256)
     assert p.cost_usd == pytest.approx(p.device_hours * 2.0)
     # at the measured 34.7 % MFU the projection reproduces the lecture's 63 h
-    eps = tp.mfu(7e9, tp.tokens_per_second(2048, 4096, 12.7), 256, A100_PEAK)
-    q = tp.project_training(7e9, 150e9, 256, "A100", eps)
+    eps = throughput.mfu(7e9, throughput.tokens_per_second(2048, 4096, 12.7), 256, A100_PEAK)
+    q = throughput.project_training(7e9, 150e9, 256, "A100", eps)
     assert q.time_s / 3600 == pytest.approx(63.08, abs=0.01)
 
 
@@ -357,58 +357,58 @@ BAD_POSITIVE = [0, -1, -1e-9, float("nan"), float("inf"), -float("inf")]
 @pytest.mark.parametrize("bad", BAD_POSITIVE)
 def test_bad_positive_reals(bad):
     with pytest.raises(ValueError, match="step_time_s"):
-        tp.tokens_per_second(2048, 4096, bad)
+        throughput.tokens_per_second(2048, 4096, bad)
     with pytest.raises(ValueError, match="n_tokens"):
-        tp.training_time_s(bad, 1.0)
+        throughput.training_time_s(bad, 1.0)
     with pytest.raises(ValueError, match="tokens_per_s"):
-        tp.mfu(7e9, bad, 256, A100_PEAK)
+        throughput.mfu(7e9, bad, 256, A100_PEAK)
     with pytest.raises(ValueError, match="peak_flops_per_device"):
-        tp.mfu(7e9, 1.0, 256, bad)
+        throughput.mfu(7e9, 1.0, 256, bad)
     with pytest.raises(ValueError, match="n_params"):
-        tp.mfu(bad, 1.0, 256, A100_PEAK)
+        throughput.mfu(bad, 1.0, 256, A100_PEAK)
     with pytest.raises(ValueError, match="compute_flops"):
-        tp.petaflop_s_days(bad)
+        throughput.petaflop_s_days(bad)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0001, float("nan"), float("inf")])
 def test_bad_serial_fraction(bad):
     with pytest.raises(ValueError, match="serial_fraction"):
-        tp.amdahl_speedup(bad, 8)
+        throughput.amdahl_speedup(bad, 8)
     with pytest.raises(ValueError, match="serial_fraction"):
-        tp.gustafson_speedup(bad, 8)
+        throughput.gustafson_speedup(bad, 8)
 
 
 @pytest.mark.parametrize("bad", [0, 0.5, -3, float("nan")])
 def test_bad_processor_count(bad):
     with pytest.raises(ValueError, match="n must"):
-        tp.amdahl_speedup(0.1, bad)
+        throughput.amdahl_speedup(0.1, bad)
     with pytest.raises(ValueError, match="n must"):
-        tp.gustafson_speedup(0.1, bad)
+        throughput.gustafson_speedup(0.1, bad)
 
 
 def test_bad_types_and_ranges():
     with pytest.raises(TypeError, match="global_batch"):
-        tp.tokens_per_second(2048.0, 4096, 12.7)
+        throughput.tokens_per_second(2048.0, 4096, 12.7)
     with pytest.raises(TypeError, match="n_devices"):
-        tp.mfu(7e9, 1.0, True, A100_PEAK)
+        throughput.mfu(7e9, 1.0, True, A100_PEAK)
     with pytest.raises(TypeError, match="step_time_s"):
-        tp.tokens_per_second(2048, 4096, "12.7")
+        throughput.tokens_per_second(2048, 4096, "12.7")
     with pytest.raises(ValueError, match="n_devices"):
-        tp.tokens_per_second_per_device(1.0, 0)
+        throughput.tokens_per_second_per_device(1.0, 0)
     with pytest.raises(ValueError, match="attention_flops_per_token"):
-        tp.mfu(7e9, 1.0, 1, A100_PEAK, attention_flops_per_token=-1.0)
+        throughput.mfu(7e9, 1.0, 1, A100_PEAK, attention_flops_per_token=-1.0)
     with pytest.raises(ValueError, match="recompute_fraction"):
-        tp.hfu(7e9, 1.0, 1, A100_PEAK, recompute_fraction=1.5)
+        throughput.hfu(7e9, 1.0, 1, A100_PEAK, recompute_fraction=1.5)
     with pytest.raises(ValueError, match="target_speedup"):
-        tp.max_serial_fraction(2000, 1000)
+        throughput.max_serial_fraction(2000, 1000)
     with pytest.raises(ValueError, match="n must be > 1"):
-        tp.max_serial_fraction(1, 1)
+        throughput.max_serial_fraction(1, 1)
     with pytest.raises(ValueError, match="mfu_fraction"):
-        tp.projected_time_s(1e20, 8, A100_PEAK, 1.5)
+        throughput.projected_time_s(1e20, 8, A100_PEAK, 1.5)
     with pytest.raises(ValueError, match="usd_per_device_hour"):
-        tp.cost_usd(10.0, 8, -1.0)
+        throughput.cost_usd(10.0, 8, -1.0)
     with pytest.raises(ValueError, match="unknown accelerator"):
-        tp.project_training(7e9, 1e9, 8, "A7000", 0.4)
+        throughput.project_training(7e9, 1e9, 8, "A7000", 0.4)
     with pytest.raises(ValueError, match="exactly one"):
         type(PALM_540B)(name="x", n_params=1e9, n_devices=1, accelerator="A100", source="-")
 
@@ -540,47 +540,47 @@ BAD_AT_LEAST_ONE = [0, 0.5, -1, NAN, INF, True, "2", None]
 F = 312e12
 
 THROUGHPUT_BAD_CASES = [
-    (lambda v: tp.tokens_per_step(v, 4096), "global_batch", BAD_INT),
-    (lambda v: tp.tokens_per_second(2048, v, 12.7), "seq_len", BAD_INT),
-    (lambda v: tp.tokens_per_second(2048, 4096, v), "step_time_s", BAD_POS),
-    (lambda v: tp.tokens_per_second_per_device(v, 8), "tokens_per_s", BAD_POS),
-    (lambda v: tp.tokens_per_second_per_device(1e5, v), "n_devices", BAD_INT),
-    (lambda v: tp.model_flops_per_token(v), "n_params", BAD_POS),
-    (lambda v: tp.model_flops_per_token(7e9, attention_flops_per_token=v), "attention_flops_per_token", BAD_NON_NEG),
-    (lambda v: tp.mfu(v, 1e3, 8, F), "n_params", BAD_POS),
-    (lambda v: tp.mfu(7e9, v, 8, F), "tokens_per_s", BAD_POS),
-    (lambda v: tp.mfu(7e9, 1e3, v, F), "n_devices", BAD_INT),
-    (lambda v: tp.mfu(7e9, 1e3, 8, v), "peak_flops_per_device", BAD_POS),
-    (lambda v: tp.hardware_flops_per_token(7e9, recompute_fraction=v), "recompute_fraction", BAD_FRACTION),
-    (lambda v: tp.hfu(7e9, v, 8, F), "tokens_per_s", BAD_POS),
-    (lambda v: tp.hfu(7e9, 1e3, 8, F, recompute_fraction=v), "recompute_fraction", BAD_FRACTION),
-    (lambda v: tp.implied_recompute_fraction(7e9, 1e3, 8, F, v), "hfu_fraction", BAD_OPEN_FRACTION),
-    (lambda v: tp.utilization(v, F), "achieved_flops_per_s", BAD_POS),
-    (lambda v: tp.utilization(1e12, v), "peak_flops_per_s", BAD_POS),
-    (lambda v: tp.training_time_s(v, 1e5), "n_tokens", BAD_POS),
-    (lambda v: tp.megatron_flops_per_token(v, 128, 2048, 51200), "n_layers", BAD_INT),
-    (lambda v: tp.megatron_flops_per_token(8, 128, 2048, 51200, recompute=v), "recompute", [0, 1, "yes", None]),
-    (lambda v: tp.speedup(v, 1.0), "time_one_device_s", BAD_POS),
-    (lambda v: tp.amdahl_speedup(v, 8), "serial_fraction", BAD_FRACTION),
-    (lambda v: tp.gustafson_speedup(0.1, v), "n must", BAD_AT_LEAST_ONE),
-    (lambda v: tp.parallel_efficiency(v, 8), "speedup_value", BAD_POS),
-    (lambda v: tp.max_serial_fraction(v, 1000), "target_speedup", [0.5, 2000, NAN, INF, True, "2", None]),
-    (lambda v: tp.strong_scaling_table(v), "global_batch", BAD_INT),
-    (lambda v: tp.strong_scaling_table(2048, v), "device_counts", [None, 4, "1,2", (), [1, 0], [1, 2.5]]),
-    (lambda v: tp.weak_scaling_table(32, v), "device_counts", [None, 4, "1,2", (), [1, -2], [True]]),
-    (lambda v: tp.chinchilla_compute_flops(v), "n_params", BAD_POS),
-    (lambda v: tp.chinchilla_compute_flops(1e9, v), "tokens_per_param", BAD_POS),
-    (lambda v: tp.chinchilla_tokens(v), "n_params", BAD_POS),
-    (lambda v: tp.time_from_rate_s(1e20, v), "flops_per_s", BAD_POS),
-    (lambda v: tp.projected_time_s(1e20, 8, F, v), "mfu_fraction", BAD_OPEN_FRACTION),
-    (lambda v: tp.energy_j(10.0, 8, v), "avg_power_w", BAD_POS),
-    (lambda v: tp.energy_from_efficiency_j(1e20, v), "flops_per_joule", BAD_POS),
-    (lambda v: tp.petaflop_s_days(v), "compute_flops", BAD_POS),
-    (lambda v: tp.cost_usd(10.0, 8, v), "usd_per_device_hour", BAD_NON_NEG),
-    (lambda v: tp.project_training(7e9, v, 8, "A100", 0.4), "n_tokens", BAD_POS),
-    (lambda v: tp.project_training(7e9, 1e9, 8, v, 0.4), "accelerator", [None, 3, True]),
-    (lambda v: tp.project_training(7e9, 1e9, 8, "A100", 0.4, dtype=v), "dtype", [None, 16]),
-    (lambda v: tp.project_training(7e9, 1e9, 8, "A100", v), "mfu_fraction", BAD_OPEN_FRACTION),
+    (lambda v: throughput.tokens_per_step(v, 4096), "global_batch", BAD_INT),
+    (lambda v: throughput.tokens_per_second(2048, v, 12.7), "seq_len", BAD_INT),
+    (lambda v: throughput.tokens_per_second(2048, 4096, v), "step_time_s", BAD_POS),
+    (lambda v: throughput.tokens_per_second_per_device(v, 8), "tokens_per_s", BAD_POS),
+    (lambda v: throughput.tokens_per_second_per_device(1e5, v), "n_devices", BAD_INT),
+    (lambda v: throughput.model_flops_per_token(v), "n_params", BAD_POS),
+    (lambda v: throughput.model_flops_per_token(7e9, attention_flops_per_token=v), "attention_flops_per_token", BAD_NON_NEG),
+    (lambda v: throughput.mfu(v, 1e3, 8, F), "n_params", BAD_POS),
+    (lambda v: throughput.mfu(7e9, v, 8, F), "tokens_per_s", BAD_POS),
+    (lambda v: throughput.mfu(7e9, 1e3, v, F), "n_devices", BAD_INT),
+    (lambda v: throughput.mfu(7e9, 1e3, 8, v), "peak_flops_per_device", BAD_POS),
+    (lambda v: throughput.hardware_flops_per_token(7e9, recompute_fraction=v), "recompute_fraction", BAD_FRACTION),
+    (lambda v: throughput.hfu(7e9, v, 8, F), "tokens_per_s", BAD_POS),
+    (lambda v: throughput.hfu(7e9, 1e3, 8, F, recompute_fraction=v), "recompute_fraction", BAD_FRACTION),
+    (lambda v: throughput.implied_recompute_fraction(7e9, 1e3, 8, F, v), "hfu_fraction", BAD_OPEN_FRACTION),
+    (lambda v: throughput.utilization(v, F), "achieved_flops_per_s", BAD_POS),
+    (lambda v: throughput.utilization(1e12, v), "peak_flops_per_s", BAD_POS),
+    (lambda v: throughput.training_time_s(v, 1e5), "n_tokens", BAD_POS),
+    (lambda v: throughput.megatron_flops_per_token(v, 128, 2048, 51200), "n_layers", BAD_INT),
+    (lambda v: throughput.megatron_flops_per_token(8, 128, 2048, 51200, recompute=v), "recompute", [0, 1, "yes", None]),
+    (lambda v: throughput.speedup(v, 1.0), "time_one_device_s", BAD_POS),
+    (lambda v: throughput.amdahl_speedup(v, 8), "serial_fraction", BAD_FRACTION),
+    (lambda v: throughput.gustafson_speedup(0.1, v), "n must", BAD_AT_LEAST_ONE),
+    (lambda v: throughput.parallel_efficiency(v, 8), "speedup_value", BAD_POS),
+    (lambda v: throughput.max_serial_fraction(v, 1000), "target_speedup", [0.5, 2000, NAN, INF, True, "2", None]),
+    (lambda v: throughput.strong_scaling_table(v), "global_batch", BAD_INT),
+    (lambda v: throughput.strong_scaling_table(2048, v), "device_counts", [None, 4, "1,2", (), [1, 0], [1, 2.5]]),
+    (lambda v: throughput.weak_scaling_table(32, v), "device_counts", [None, 4, "1,2", (), [1, -2], [True]]),
+    (lambda v: throughput.chinchilla_compute_flops(v), "n_params", BAD_POS),
+    (lambda v: throughput.chinchilla_compute_flops(1e9, v), "tokens_per_param", BAD_POS),
+    (lambda v: throughput.chinchilla_tokens(v), "n_params", BAD_POS),
+    (lambda v: throughput.time_from_rate_s(1e20, v), "flops_per_s", BAD_POS),
+    (lambda v: throughput.projected_time_s(1e20, 8, F, v), "mfu_fraction", BAD_OPEN_FRACTION),
+    (lambda v: throughput.energy_j(10.0, 8, v), "avg_power_w", BAD_POS),
+    (lambda v: throughput.energy_from_efficiency_j(1e20, v), "flops_per_joule", BAD_POS),
+    (lambda v: throughput.petaflop_s_days(v), "compute_flops", BAD_POS),
+    (lambda v: throughput.cost_usd(10.0, 8, v), "usd_per_device_hour", BAD_NON_NEG),
+    (lambda v: throughput.project_training(7e9, v, 8, "A100", 0.4), "n_tokens", BAD_POS),
+    (lambda v: throughput.project_training(7e9, 1e9, 8, v, 0.4), "accelerator", [None, 3, True]),
+    (lambda v: throughput.project_training(7e9, 1e9, 8, "A100", 0.4, dtype=v), "dtype", [None, 16]),
+    (lambda v: throughput.project_training(7e9, 1e9, 8, "A100", v), "mfu_fraction", BAD_OPEN_FRACTION),
 ]
 
 

@@ -54,10 +54,13 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with separate Q, K, V and output projections.
+    """Causal self-attention with separate Q, K, V and output projections.
 
     Separate projections (rather than one fused QKV matrix) keep the lecture's table
     (Q = xW^Q, K = xW^K, V = xW^V, Out = ZW^O) visible, and make tensor parallelism easy to read.
+    With grouped-query attention (``cfg.n_kv_heads < cfg.n_heads``, Ainslie et al. 2023) W^K and
+    W^V have ``n_kv_heads`` heads; :meth:`qkv` repeats each K/V head for the
+    ``cfg.query_group_size`` query heads that share it, so :meth:`core` is the same either way.
     """
 
     def __init__(self, cfg: TransformerConfig, attn_impl: str = "math") -> None:
@@ -65,12 +68,13 @@ class CausalSelfAttention(nn.Module):
         if attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}")
         self.n_heads, self.head_dim, self.attn_impl = cfg.n_heads, cfg.head_dim, attn_impl
+        self.n_kv_heads = cfg.n_kv_heads
         self.use_rope = cfg.positional == "rope"
         self.scale_divisor = math.sqrt(cfg.head_dim)  # SP: q·k / √d_head; muP changes it
         d = cfg.d_model
         self.wq = nn.Linear(d, d, bias=cfg.bias)
-        self.wk = nn.Linear(d, d, bias=cfg.bias)
-        self.wv = nn.Linear(d, d, bias=cfg.bias)
+        self.wk = nn.Linear(d, cfg.kv_dim, bias=cfg.bias)
+        self.wv = nn.Linear(d, cfg.kv_dim, bias=cfg.bias)
         self.wo = nn.Linear(d, d, bias=cfg.bias)
         self.logits_tap = nn.Identity()
         if self.use_rope:
@@ -78,28 +82,41 @@ class CausalSelfAttention(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q, K, V of ``x`` (B, T, C), each (B, nh, T, hs): projected, rotated (RoPE) and, with
+        grouped-query attention, each K/V head repeated for the query heads of its group."""
+        B, T, _ = x.shape
 
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+        def heads(t: torch.Tensor, n: int) -> torch.Tensor:
+            return t.view(B, T, n, self.head_dim).transpose(1, 2)  # (B, n, T, hs)
 
-        q, k, v = heads(self.wq(x)), heads(self.wk(x)), heads(self.wv(x))
+        q = heads(self.wq(x), self.n_heads)
+        k, v = heads(self.wk(x), self.n_kv_heads), heads(self.wv(x), self.n_kv_heads)
         if self.use_rope:
             q = apply_rope(q, self.rope_cos[:T], self.rope_sin[:T])
             k = apply_rope(k, self.rope_cos[:T], self.rope_sin[:T])
+        group = self.n_heads // self.n_kv_heads
+        if group > 1:  # K/V head j serves query heads j·group … (j+1)·group − 1
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        return q, k, v
+
+    def core(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """softmax(scale · Q Kᵀ + causal mask) V on (B, nh, T, hs) tensors -> (B, nh, T, hs)."""
         if self.attn_impl == "sdpa":
             default = self.scale_divisor == math.sqrt(self.head_dim)
-            z = F.scaled_dot_product_attention(  # (B, nh, T, hs)
+            return F.scaled_dot_product_attention(
                 q, k, v, is_causal=True, scale=None if default else 1.0 / self.scale_divisor)
-        else:
-            scores = (q @ k.transpose(-2, -1)) / self.scale_divisor  # (B, nh, T, T)
-            scores = self.logits_tap(scores)  # identity; hooks read the logits here (Chapter 10)
-            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-            scores = scores.masked_fill(~mask, float("-inf"))
-            z = scores.softmax(dim=-1) @ v  # (B, nh, T, hs)
-        z = z.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-        return self.wo(z)
+        T = q.shape[-2]
+        scores = (q @ k.transpose(-2, -1)) / self.scale_divisor  # (B, nh, T, T)
+        scores = self.logits_tap(scores)  # identity; hooks read the logits here (Chapter 10)
+        mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+        scores = scores.masked_fill(~mask, float("-inf"))
+        return scores.softmax(dim=-1) @ v  # (B, nh, T, hs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        z = self.core(*self.qkv(x))  # (B, nh, T, hs)
+        return self.wo(z.transpose(1, 2).reshape(B, T, C))
 
 
 class MLP(nn.Module):

@@ -67,7 +67,7 @@ def render(values: dict[str, object]) -> tuple[str, None]:
     return report(plan_for(planner_goal(**values))), None
 
 
-def planner() -> w.Widget:
+def run_planner() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     d = dict(style={"description_width": "130px"}, layout=w.Layout(width="480px"))
     s = dict(d, continuous_update=False)

@@ -20,8 +20,8 @@ from labutils.validate import fraction, integer
 from labutils.widgets.calculator import NotebookFigure, calculator
 
 
-def plot_schedule(ax: Axes, kind: str, total_steps: int, warmup_frac: float,
-                  decay_frac: float, min_lr_ratio: float, cooldown: str) -> None:
+def plot_lr_schedule(ax: Axes, kind: str, total_steps: int, warmup_frac: float,
+                     decay_frac: float, min_lr_ratio: float, cooldown: str) -> None:
     """Draw one schedule (peak LR = 1) on ``ax``; the warm-up and cooldown are fractions of
     ``total_steps`` in [0, 1]."""
     total_steps = integer("total_steps", total_steps, 1)
@@ -50,8 +50,8 @@ def render(values: dict[str, object]) -> tuple[str, Figure]:
     """The schedule and the S-curve side by side, and one line naming the LSH threshold."""
     fig = NotebookFigure(figsize=(10, 3.4))
     a1, a2 = fig.subplots(1, 2)
-    plot_schedule(a1, values["kind"], values["steps"], values["warm"], values["decay"],
-                  values["floor"], values["cool"])
+    plot_lr_schedule(a1, values["kind"], values["steps"], values["warm"], values["decay"],
+                     values["floor"], values["cool"])
     plot_s_curve(a2, values["bands"], values["rows"])
     fig.tight_layout()
     text = (f"<b>{values['kind']}</b> schedule over {values['steps']:,} steps; LSH with "
