@@ -429,7 +429,8 @@ def evaluate_layout(cfg: TransformerConfig, layout: Layout, goal: Goal, *,
                          n_heads=cfg.n_heads // tp, n_kv_heads=max(1, kv // tp), micro_batch=b,
                          mfu=goal.kernel_efficiency, latency_s=cp_link.latency_s,
                          causal_fraction=0.5)
-        cp_micro = layers_per_stage * 3 * (cp - 1) * max(0.0, step.comm_s - step.compute_s)
+        exposed = max(0.0, step.comm_s - step.compute_s)  # per ring step
+        cp_micro = layers_per_stage * training_multiplier() * (cp - 1) * exposed
 
     t_micro = compute_micro + tp_micro + cp_micro
     t_f = t_micro / training_multiplier()  # forward : backward = 1 : 2
