@@ -197,7 +197,7 @@ def relative_matmul_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
 # learns the quantization scaling factors during training." The forward pass sees quantized
 # weights; the backward pass treats rounding as the identity (the straight-through estimator,
 # Bengio et al. 2013), and the scale gets its own gradient, as in learned step size quantization
-# (LSQ, Esser et al. 2020, Sec. 2, without its gradient-scale factor).
+# (LSQ, Esser et al. 2020, without its gradient-scale factor).
 # ---------------------------------------------------------------------------------------------
 
 
