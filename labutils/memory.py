@@ -42,13 +42,18 @@ def check_zero_stage(zero_stage: object) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# Bytes per parameter of a training recipe
+# Bytes per parameter of a precision and optimizer recipe
 # ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Bytes held per parameter by one training recipe (activations excluded)."""
+    """Bytes held per parameter by one precision and optimizer recipe (activations excluded).
+
+    "Recipe" here always means this: which dtypes hold the weights, gradients and optimizer
+    state. Chapter 11's *training* recipe (schedules, data, objectives) is a different idea and
+    is never called plain "recipe" in code (:mod:`labutils.widgets.training_recipe`).
+    """
 
     name: str
     param_bytes: int  # bytes per parameter of the weights the forward pass reads

@@ -117,7 +117,7 @@ def test_real_wsd_branch_replays_the_long_runs_stable_phase():
 def test_widget_plot_lr_schedule_checks_fractions(bad):
     import matplotlib.pyplot as plt
 
-    from labutils.widgets.recipe import plot_lr_schedule
+    from labutils.widgets.training_recipe import plot_lr_schedule
 
     fig, ax = plt.subplots()
     try:

@@ -243,10 +243,10 @@ def test_scaling_explorer() -> None:
     assert_real_png(image_of(panel).value)
 
 
-def test_recipe_explorer() -> None:
-    from labutils.widgets.recipe import recipe_explorer
+def test_training_recipe_explorer() -> None:
+    from labutils.widgets.training_recipe import training_recipe_explorer
 
-    panel = recipe_explorer()
+    panel = training_recipe_explorer()
     control(panel, "LSH bands b").value = 10
     control(panel, "LSH rows r").value = 8
     assert f"{(1 / 10) ** (1 / 8):.3f}" in text_of(panel)  # threshold (1/b)^(1/r)

@@ -60,7 +60,7 @@ def render(values: dict[str, object]) -> tuple[str, Figure]:
     return text, fig
 
 
-def recipe_explorer() -> w.Widget:
+def training_recipe_explorer() -> w.Widget:
     """An ipywidgets panel; display it as the last expression of a notebook cell."""
     box = dict(style={"description_width": "120px"}, layout=w.Layout(width="420px"))
     d = dict(box, continuous_update=False)  # sliders recompute on release
