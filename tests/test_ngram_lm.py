@@ -81,3 +81,26 @@ def test_bad_input_is_refused():
         ngram_lm.perplexity_buckets([1.0, 2.0], head_percentile=60, tail_percentile=30)
     with pytest.raises(TypeError, match="lm must be"):
         ngram_lm.perplexity("not a model", "text")
+
+
+def test_on_the_shipped_data_junk_and_other_languages_score_high_perplexity():
+    """Chapter 11, section 3.7's reading: a trigram model of tutorial/FAQ/how-to text puts the
+    synthetic junk in CCNet's tail and scores other languages far above English."""
+    import numpy as np
+
+    from labutils import language_id, quality_classifier
+
+    docs = quality_classifier.load_python_docs_paragraphs()
+    reference = [t for s, t in zip(docs.sections, docs.texts) if s in ("tutorial", "faq", "howto")]
+    lm = ngram_lm.train_kneser_ney(reference[::2], order=3)  # every other paragraph
+    held_out = [t for s, t in zip(docs.sections, docs.texts) if s == "library"][:40]
+    junk = quality_classifier.synthetic_spam(20, seed=3)
+    ppl = [ngram_lm.perplexity(lm, t) for t in held_out + junk]
+    buckets = ngram_lm.perplexity_buckets(ppl)
+    assert all(b == "tail" for b in buckets[len(held_out):])
+    sample = language_id.load_multilingual_sample()
+    english = [ngram_lm.perplexity(lm, t) for t, g in zip(sample.texts, sample.languages)
+               if g == "en"]
+    french = [ngram_lm.perplexity(lm, t) for t, g in zip(sample.texts, sample.languages)
+              if g == "fr"]
+    assert np.median(french) > 4 * np.median(english)
