@@ -33,8 +33,10 @@ def _conda(repo: Path) -> dict[str, str]:
     env = yaml.safe_load((repo / "environment.yml").read_text())
     out = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, dict):
-            assert dep.get("pip") == ["-e ."], "the pip section installs labutils itself, editable"
+        if isinstance(dep, dict):  # the pip section: labutils itself, then PyPI-only packages
+            pip = dep.get("pip", [])
+            assert pip[-1:] == ["-e ."], "the pip section ends by installing labutils, editable"
+            out.update(_split(r) for r in pip[:-1])
             continue
         name, bound = _split(dep)
         if name not in NOT_PACKAGES:
