@@ -171,7 +171,7 @@ def train_fsdp2_variant(run: object, variant: str) -> dict:
       an even world size of at least 4.
     Returns ``losses``, ``params`` (full, gathered, flattened), ``local_numel`` (elements of
     parameters this rank holds), ``comm`` (elements per step by (collective, group size), in
-    :class:`~labutils.parallel.zero.CommCounter`'s convention) and ``root_numel``.
+    :class:`~labutils.parallel.comm_log.CommLog`'s volume convention) and ``root_numel``.
     """
     from torch.distributed.fsdp import CPUOffloadPolicy
 

@@ -111,12 +111,19 @@ def test_padding_and_sgd():
             assert (r["params"] - ref["params"]).abs().max().item() < TOL
 
 
-def test_comm_counter_restores_torch_distributed():
+def test_comm_log_restores_torch_distributed():
     import torch.distributed as dist
 
+    from labutils.parallel import comm_log
+
     before = dist.all_reduce
-    with Z.CommCounter():
+    with comm_log.recording(wrap_torch=True):
         assert dist.all_reduce is not before
+        with comm_log.recording(wrap_torch=True):  # nested: wrapped once, not twice
+            assert getattr(dist.all_reduce, "_comm_log", False)
+        assert dist.all_reduce is not before
+        with pytest.raises(RuntimeError, match="does not count dist.broadcast"):
+            dist.broadcast(torch.zeros(1), 0)
     assert dist.all_reduce is before
 
 

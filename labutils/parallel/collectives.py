@@ -8,7 +8,8 @@ Chapter 5 (data parallelism) builds NCCL's vocabulary from ``send``/``recv`` alo
 * :func:`naive_all_reduce` (everything to rank 0, sum, send back) for comparison: the root sends
   ``(p−1)·n`` bytes, a bottleneck that grows with ``p``.
 
-:func:`count_traffic` counts the bytes each of these sends on this rank. :func:`alpha_beta_time`
+:func:`labutils.parallel.comm_log.recording` counts the bytes each of these sends on this rank
+(every message goes through :func:`exchange`). :func:`alpha_beta_time`
 prices an all-reduce as ``a·α + b·β`` (α: seconds per message, β: seconds per byte; Thakur,
 Rabenseifner & Gropp 2005), and :func:`fit_alpha_beta` recovers α and β from measured timings.
 
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,7 @@ import torch.distributed as dist
 # The links are priced in one place, labutils.hardware; imported here for the chapters that read
 # them next to the collectives.
 from labutils.hardware import INFINIBAND, LINKS, NVSWITCH, NVSWITCH_PER_DIRECTION, Link  # noqa: F401
+from labutils.parallel import comm_log
 from labutils.parallel.grid import global_rank
 from labutils.validate import integer, non_negative, positive
 
@@ -70,56 +71,31 @@ def chunk_bounds(numel: int, world_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-@dataclass
-class Traffic:
-    """What this rank sent and received while a :func:`count_traffic` block was open."""
+def exchange(send: torch.Tensor | None, dst: int, recv: torch.Tensor | None, src: int,
+             direction: str = "", wait: bool = True) -> list:
+    """Send ``send`` to global rank ``dst`` while receiving ``recv`` from ``src`` (either may be
+    None/empty), and record both in the open :func:`labutils.parallel.comm_log.recording`
+    blocks. With ``wait=False`` return the requests instead of waiting for them.
 
-    sent_bytes: int = 0
-    received_bytes: int = 0
-    messages_sent: int = 0
-
-
-_ACTIVE: list[Traffic] = []
-
-
-@contextmanager
-def count_traffic() -> Iterator[Traffic]:
-    """Count the bytes this module's collectives send and receive on this rank.
-
-    >>> with count_traffic() as t:          # doctest: +SKIP
-    ...     ring_all_reduce(x)
-    >>> t.sent_bytes                         # doctest: +SKIP
-    """
-    t = Traffic()
-    _ACTIVE.append(t)
-    try:
-        yield t
-    finally:
-        _ACTIVE.remove(t)
-
-
-def _exchange(send: torch.Tensor | None, dst: int, recv: torch.Tensor | None, src: int) -> None:
-    """Send ``send`` to ``dst`` while receiving ``recv`` from ``src`` (either may be None/empty).
-
-    Both are posted together with ``dist.batch_isend_irecv`` before waiting. Separate
-    ``isend``/``irecv`` calls are enough under gloo, but NCCL may block a send until its receive
-    is posted, so a ring of three or more ranks can deadlock; NCCL's maintainers advise grouping
-    each send with its receive (https://github.com/NVIDIA/nccl/issues/479), which is what
-    ``batch_isend_irecv`` does (one NCCL group per call).
+    Both are posted together with ``dist.batch_isend_irecv``. Separate ``isend``/``irecv`` calls
+    are enough under gloo, but NCCL may block a send until its receive is posted, so a ring of
+    three or more ranks can deadlock; NCCL's maintainers advise grouping each send with its
+    receive (https://github.com/NVIDIA/nccl/issues/479), which is what ``batch_isend_irecv``
+    does (one NCCL group per call).
     """
     ops = []
     if send is not None and send.numel() > 0:
         ops.append(dist.P2POp(dist.isend, send, dst))
-        for t in _ACTIVE:
-            t.sent_bytes += send.numel() * send.element_size()
-            t.messages_sent += 1
+        comm_log.record("send", send.numel(), send.element_size(), 2, direction)
     if recv is not None and recv.numel() > 0:
         ops.append(dist.P2POp(dist.irecv, recv, src))
-        for t in _ACTIVE:
-            t.received_bytes += recv.numel() * recv.element_size()
-    if ops:
-        for req in dist.batch_isend_irecv(ops):
+        comm_log.record("recv", recv.numel(), recv.element_size(), 2, direction)
+    reqs = dist.batch_isend_irecv(ops) if ops else []
+    if wait:
+        for req in reqs:
             req.wait()
+        return []
+    return reqs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,7 +122,7 @@ def _ring_reduce_scatter_(flat: torch.Tensor, bounds: list[tuple[int, int]],
         sa, sb = bounds[(rank - s - 1) % p]
         ra, rb = bounds[(rank - s - 2) % p]
         buf = torch.empty(rb - ra, dtype=flat.dtype, device=flat.device)
-        _exchange(flat[sa:sb], nxt, buf, prv)
+        exchange(flat[sa:sb], nxt, buf, prv)
         flat[ra:rb] += buf
 
 
@@ -161,7 +137,7 @@ def _ring_all_gather_(flat: torch.Tensor, bounds: list[tuple[int, int]],
     for s in range(p - 1):
         sa, sb = bounds[(rank - s) % p]
         ra, rb = bounds[(rank - s - 1) % p]
-        _exchange(flat[sa:sb], nxt, flat[ra:rb], prv)
+        exchange(flat[sa:sb], nxt, flat[ra:rb], prv)
 
 
 def ring_all_reduce(tensor: torch.Tensor, group: dist.ProcessGroup | None = None) -> None:
@@ -232,14 +208,14 @@ def naive_all_reduce(tensor: torch.Tensor, root: int = 0) -> None:
         buf = torch.empty_like(tensor)
         for src in range(p):
             if src != root:
-                _exchange(None, src, buf, src)
+                exchange(None, src, buf, src)
                 tensor += buf
         for dst in range(p):
             if dst != root:
-                _exchange(tensor, dst, None, dst)
+                exchange(tensor, dst, None, dst)
     else:
-        _exchange(tensor, root, None, root)
-        _exchange(None, root, tensor, root)
+        exchange(tensor, root, None, root)
+        exchange(None, root, tensor, root)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -441,12 +417,11 @@ def check_all_reduce_worker(numels: Sequence[int], impl: str = "ring", seed: int
         x = torch.randn(int(numel), generator=g, dtype=getattr(torch, dtype))
         ref = x.clone()
         dist.all_reduce(ref)
-        with count_traffic() as traffic:
+        with comm_log.recording() as log:
             fn(x)
         diff = (x - ref).abs().max().item() if numel else 0.0
-        out.append(dict(numel=int(numel), max_abs_diff=diff, sent_bytes=traffic.sent_bytes,
-                        received_bytes=traffic.received_bytes,
-                        messages_sent=traffic.messages_sent))
+        out.append(dict(numel=int(numel), max_abs_diff=diff, sent_bytes=log.sent_bytes(),
+                        received_bytes=log.received_bytes(), messages_sent=log.messages_sent()))
     return out
 
 

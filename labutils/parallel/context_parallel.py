@@ -32,6 +32,8 @@ import torch.distributed as dist
 
 from labutils.activations import activation_bytes_per_layer
 from labutils.attention import block_attention, causal_mask, empty_partial, merge_partials
+from labutils.parallel import comm_log
+from labutils.parallel.collectives import exchange
 from labutils.parallel.grid import rank_device
 from labutils.validate import integer, non_negative, number, positive
 
@@ -146,25 +148,23 @@ def causal_blocks_per_rank(world_size: int, scheme: str = "zigzag") -> list[dict
 
 
 @dataclass
-class RingStats:
-    """What one rank did in :func:`ring_attention`: bytes sent, score pairs computed, blocks."""
+class RingWork:
+    """The compute one rank did in :func:`ring_attention`'s forward (what it sent is in the
+    comm log: :func:`labutils.parallel.comm_log.recording`)."""
 
-    sent_bytes: int = 0  # forward
-    messages_sent: int = 0  # forward
-    score_pairs: int = 0  # unmasked (query, key) score entries computed in the forward
+    score_pairs: int = 0  # unmasked (query, key) score entries computed
     blocks_computed: int = 0
     blocks_skipped: int = 0
-    backward_sent_bytes: int = 0
 
 
-def _exchange(send: torch.Tensor, recv: torch.Tensor) -> list:
-    """Post isend of ``send`` to rank r + 1 and irecv of ``recv`` from rank r − 1."""
+def _exchange(send: torch.Tensor, recv: torch.Tensor, direction: str, wait: bool) -> list:
+    """Send ``send`` to rank r + 1 and receive ``recv`` from rank r − 1 (both logged)."""
     p, r = dist.get_world_size(), dist.get_rank()
-    return [dist.isend(send, (r + 1) % p), dist.irecv(recv, (r - 1) % p)]
+    return exchange(send, (r + 1) % p, recv, (r - 1) % p, direction, wait)
 
 
 def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scheme: str,
-                  stats: RingStats) -> tuple[torch.Tensor, torch.Tensor]:
+                  work: RingWork) -> tuple[torch.Tensor, torch.Tensor]:
     """The ring loop of :func:`ring_attention`; returns (o, logsumexp of each query's scores)."""
     p, r = dist.get_world_size(), dist.get_rank()
     s = q.shape[-2] * p
@@ -176,20 +176,18 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
         reqs, nxt = [], None
         if t < p - 1:  # start moving the block we hold while we compute on it
             nxt = torch.empty_like(kv)
-            reqs = _exchange(kv, nxt)
-            stats.sent_bytes += kv.numel() * kv.element_size()
-            stats.messages_sent += 1
+            reqs = _exchange(kv, nxt, "forward", wait=False)  # overlaps the block's compute
         # the block that started on rank r - t
         k_pos = positions_of_rank(s, p, (r - t) % p, scheme).to(q.device)
         mask = causal_mask(q_pos, k_pos) if causal else None
         if mask is not None and not bool(mask.any()):
-            stats.blocks_skipped += 1  # fully masked: no work at all
+            work.blocks_skipped += 1  # fully masked: no work at all
         else:
             if mask is not None and bool(mask.all()):
                 mask = None  # fully visible: no masking needed
-            stats.score_pairs += (int(mask.sum()) if mask is not None
+            work.score_pairs += (int(mask.sum()) if mask is not None
                                   else q_pos.numel() * k_pos.numel())
-            stats.blocks_computed += 1
+            work.blocks_computed += 1
             m, l, o = merge_partials(m, l, o, *block_attention(q, kv[0], kv[1], mask))
         for req in reqs:
             req.wait()
@@ -200,7 +198,7 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
 
 def _ring_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
                    lse: torch.Tensor, do: torch.Tensor, causal: bool, scheme: str,
-                   stats: RingStats) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   work: RingWork) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of ring attention by recomputation (FlashAttention's backward, blockwise).
 
     The probabilities of a block are recomputed from the saved logsumexp, P = exp(S − lse).
@@ -231,9 +229,7 @@ def _ring_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.T
         if p > 1:  # pass the block on; on the last step only its gradients go home
             send = buf if t < p - 1 else buf[2:].contiguous()
             recv = torch.empty_like(send)
-            for req in _exchange(send, recv):
-                req.wait()
-            stats.backward_sent_bytes += send.numel() * send.element_size()
+            _exchange(send, recv, "backward", wait=True)
             buf = recv
     dk, dv = (buf[0], buf[1]) if p > 1 else (buf[2], buf[3])
     return dq, dk, dv
@@ -243,22 +239,22 @@ class _RingAttention(torch.autograd.Function):
     """Ring attention with its distributed, recompute-based backward."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal, scheme, stats):  # noqa: ANN001, ANN205
-        o, lse = _ring_forward(q, k, v, causal, scheme, stats)
+    def forward(ctx, q, k, v, causal, scheme, work):  # noqa: ANN001, ANN205
+        o, lse = _ring_forward(q, k, v, causal, scheme, work)
         ctx.save_for_backward(q, k, v, o, lse)
-        ctx.causal, ctx.scheme, ctx.stats = causal, scheme, stats
+        ctx.causal, ctx.scheme, ctx.work = causal, scheme, work
         return o
 
     @staticmethod
     def backward(ctx, do):  # noqa: ANN001, ANN205
         q, k, v, o, lse = ctx.saved_tensors
         dq, dk, dv = _ring_backward(q, k, v, o, lse, do.contiguous(), ctx.causal, ctx.scheme,
-                                    ctx.stats)
+                                    ctx.work)
         return dq, dk, dv, None, None, None
 
 
 def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                   scheme: str = "zigzag", stats: RingStats | None = None) -> torch.Tensor:
+                   scheme: str = "zigzag", work: RingWork | None = None) -> torch.Tensor:
     """Attention of this rank's queries over the whole sequence, with K/V passed around a ring.
 
     ``q``, ``k``, ``v``: this rank's tokens, shape (..., s/p, d), laid out by ``scheme`` (see
@@ -279,8 +275,8 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bo
     if k.shape != v.shape or q.shape != k.shape:
         raise ValueError(f"q, k and v must have the same shape (..., s/p, d), got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    stats = stats if stats is not None else RingStats()
-    return _RingAttention.apply(q, k, v, causal, scheme, stats)
+    work = work if work is not None else RingWork()
+    return _RingAttention.apply(q, k, v, causal, scheme, work)
 
 
 def ring_attention_worker(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
@@ -292,18 +288,20 @@ def ring_attention_worker(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cau
     return this rank's shards of dq, dk, dv.
     """
     p, r, device = dist.get_world_size(), dist.get_rank(), rank_device()
-    stats = RingStats()
+    work = RingWork()
     grad = grad_out is not None
     qs, ks, vs = (shard(t, p, r, scheme).to(device).detach().requires_grad_(grad)
                   for t in (q, k, v))
-    out = ring_attention(qs, ks, vs, causal, scheme, stats)
+    with comm_log.recording() as log:
+        out = ring_attention(qs, ks, vs, causal, scheme, work)
+        if grad:
+            out.backward(shard(grad_out, p, r, scheme).to(device))
     res = {"out": out.detach().cpu()}
     if grad:
-        out.backward(shard(grad_out, p, r, scheme).to(device))
         res.update(dq=qs.grad.cpu(), dk=ks.grad.cpu(), dv=vs.grad.cpu())
-    res.update(sent_bytes=stats.sent_bytes, messages_sent=stats.messages_sent,
-               score_pairs=stats.score_pairs, blocks_computed=stats.blocks_computed,
-               blocks_skipped=stats.blocks_skipped, backward_sent_bytes=stats.backward_sent_bytes,
+    res.update(sent_bytes=log.sent_bytes("forward"), messages_sent=log.messages_sent("forward"),
+               score_pairs=work.score_pairs, blocks_computed=work.blocks_computed,
+               blocks_skipped=work.blocks_skipped, backward_sent_bytes=log.sent_bytes("backward"),
                kv_block_bytes=2 * ks.numel() * ks.element_size())
     return res
 

@@ -104,3 +104,14 @@ def grid_sums_worker(dp: int, pp: int, cp: int, tp: int) -> dict[str, float]:
         dist.all_reduce(x, group=grid.group(axis))
         out[axis] = x.item()
     return out
+
+
+def logged_ring_all_reduce(numel: int) -> tuple[int, int]:
+    """Our ring all-reduce of ``numel`` float32 elements inside a comm log: (bytes sent,
+    messages sent) on this rank."""
+    from labutils.parallel import comm_log
+    from labutils.parallel.collectives import ring_all_reduce
+
+    with comm_log.recording() as log:
+        ring_all_reduce(torch.ones(numel, device=rank_device()))
+    return log.sent_bytes(), log.messages_sent()

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from labutils.model import TransformerConfig
 from labutils.nn import GPT
+from labutils.parallel import comm_log
 from labutils.parallel.grid import global_rank, rank_device
 from labutils.parallel.harness import Event, build_model, make_batch
 from labutils.parallel.pipeline_schedule import KIND, make_schedule
@@ -157,6 +158,8 @@ def run_schedule(model: GPT, schedule: str, idx: tuple[torch.Tensor, ...],
 
     def receive(src: int, tag: int, name: str) -> torch.Tensor:
         buf = torch.empty(shape, device=device)
+        comm_log.record("recv", buf.numel(), buf.element_size(), 2,
+                        "forward" if tag % 2 == 0 else "backward")
         t0 = time.perf_counter()
         dist.recv(buf, src, tag=tag)
         events.append(Event(s, "wait", name, t0, time.perf_counter()))
@@ -165,6 +168,8 @@ def run_schedule(model: GPT, schedule: str, idx: tuple[torch.Tensor, ...],
     def send(t: torch.Tensor, dst: int, tag: int) -> None:
         nonlocal sends
         t = t.detach().contiguous()
+        comm_log.record("send", t.numel(), t.element_size(), 2,
+                        "forward" if tag % 2 == 0 else "backward")
         pending.append((dist.isend(t, dst, tag=tag), t))
         sends += 1
 

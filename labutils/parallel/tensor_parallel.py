@@ -24,8 +24,9 @@ all-reduce by an all-gather + reduce-scatter pair of the same total volume:
 * :class:`ReduceScatterToSP` (ḡ): reduce-scatter forward, all-gather backward.
 
 The collectives are the ring ones built from send/recv in chapter 5
-(:mod:`labutils.parallel.collectives`), so :func:`count_traffic` measures the bytes each rank
-really sends, and :func:`count_comm` records every collective (kind, direction, elements).
+(:mod:`labutils.parallel.collectives`), so :func:`labutils.parallel.comm_log.recording`
+measures the bytes each rank really sends and records every collective (kind, direction,
+elements).
 Workers (``*_worker``) run under :func:`labutils.parallel.launch.launch`; the module-level
 :func:`reference_block_run` is the single-process reference they are tested against.
 """
@@ -33,9 +34,7 @@ Workers (``*_worker``) run under :func:`labutils.parallel.launch.launch`; the mo
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -43,62 +42,27 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from labutils.nn.gpt import MLP, Block, CausalSelfAttention, apply_rope
-from labutils.parallel.collectives import (count_traffic, ring_all_gather, ring_all_reduce,
-                                           ring_reduce_scatter)
+from labutils.parallel import comm_log
+from labutils.parallel.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
 from labutils.parallel.grid import rank_device
 from labutils.parallel.harness import gradients
 
-# ----------------------------------------------------------------------------------------------
-# Counting the collectives this module calls
-# ----------------------------------------------------------------------------------------------
+Group = dist.ProcessGroup | None  # the tensor-parallel group; None: the whole world
 
 
-@dataclass
-class CommLog:
-    """Collectives called on this rank: ``(kind, direction, elements)`` with kind in
-    ``all_reduce`` / ``all_gather`` / ``reduce_scatter``, direction ``forward`` / ``backward``,
-    and elements the size of the *full* (unsharded) tensor, e.g. b·s·h."""
-
-    calls: list[tuple[str, str, int]] = field(default_factory=list)
-
-    def count(self, kind: str, direction: str) -> int:
-        return sum(1 for k, d, _ in self.calls if k == kind and d == direction)
-
-    def elements(self, kind: str | None = None, direction: str | None = None) -> int:
-        return sum(n for k, d, n in self.calls
-                   if (kind is None or k == kind) and (direction is None or d == direction))
-
-
-_LOGS: list[CommLog] = []
-
-
-@contextmanager
-def count_comm() -> Iterator[CommLog]:
-    """Record every collective this module calls on this rank while the block is open."""
-    log = CommLog()
-    _LOGS.append(log)
-    try:
-        yield log
-    finally:
-        _LOGS.remove(log)
-
-
-def _record(kind: str, direction: str, elements: int) -> None:
-    for log in _LOGS:
-        log.calls.append((kind, direction, int(elements)))
+def _record(kind: str, direction: str, x: torch.Tensor, group: Group) -> None:
+    """Log one collective of the full (unsharded) tensor ``x`` in the open comm logs."""
+    comm_log.record(kind, x.numel(), x.element_size(), dist.get_world_size(group), direction)
 
 
 def _tp() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-Group = dist.ProcessGroup | None  # the tensor-parallel group; None: the whole world
-
-
 def all_reduce(x: torch.Tensor, direction: str, group: Group = None) -> torch.Tensor:
     """Sum ``x`` over the group (ring, from send/recv) and return it as a new tensor."""
     out = x.contiguous().clone()
-    _record("all_reduce", direction, out.numel())
+    _record("all_reduce", direction, out, group)
     if dist.get_world_size(group) > 1:
         ring_all_reduce(out, group)
     return out
@@ -108,7 +72,7 @@ def all_gather_seq(x: torch.Tensor, direction: str, group: Group = None) -> torc
     """(B, T/t, C) sequence shards -> (B, T, C), ranks in order along the sequence."""
     B, Ts, C = x.shape
     t = dist.get_world_size(group)
-    _record("all_gather", direction, B * Ts * t * C)
+    comm_log.record("all_gather", B * Ts * t * C, x.element_size(), t, direction)
     if t == 1:
         return x.clone()
     flat = ring_all_gather(x.transpose(0, 1).contiguous(), group)  # (t·Ts·B·C,) sequence-major
@@ -121,7 +85,7 @@ def reduce_scatter_seq(x: torch.Tensor, direction: str, group: Group = None) -> 
     t = dist.get_world_size(group)
     if T % t:
         raise ValueError(f"sequence length {T} must be divisible by the TP degree {t}")
-    _record("reduce_scatter", direction, x.numel())
+    _record("reduce_scatter", direction, x, group)
     if t == 1:
         return x.clone()
     chunk = ring_reduce_scatter(x.transpose(0, 1).contiguous(), group)  # (T/t·B·C,)
@@ -459,14 +423,14 @@ def tp_worker(case: TPCase, sequence_parallel: bool = False) -> dict:
     if case.part == "column":
         w = shard_rows(w.transpose(0, 2), rank, world).transpose(0, 2)  # this rank's features
     x.requires_grad_(True)
-    with count_comm() as log, count_traffic() as traffic:
+    with comm_log.recording() as log:
         out = module(x)
         loss = (out * w).sum()
         loss.backward()
     return {"rank": rank, "out": out.detach().cpu(), "loss": loss.item(),
             "x_grad": x.grad.detach().cpu(), "grads": gradients(module),
-            "layout": param_layout(module, sp), "calls": log.calls,
-            "sent_bytes": traffic.sent_bytes, "param_count": param_count(module)}
+            "layout": param_layout(module, sp), "comm": log, "calls": log.calls,
+            "sent_bytes": log.sent_bytes(), "param_count": param_count(module)}
 
 
 def gather_results(case: TPCase, per_rank: list[dict], sequence_parallel: bool = False) -> dict:

@@ -20,8 +20,8 @@ Every tensor is sharded on its own, flattened and padded to a multiple of N_d (F
 tensor too); :func:`predicted_held_bytes` predicts what that holds, and equals
 :func:`labutils.memory.model_state_bytes` when every tensor divides by N_d.
 
-:class:`CommCounter` wraps the ``torch.distributed`` collectives and records what each call
-moves; :func:`train_zero` (a worker for :func:`labutils.parallel.launch`) trains the shared
+``comm_log.recording(wrap_torch=True)`` (:mod:`labutils.parallel.comm_log`) wraps the
+``torch.distributed`` collectives and records what each call moves; :func:`train_zero` (a worker for :func:`labutils.parallel.launch`) trains the shared
 :class:`labutils.nn.GPT` and returns losses, parameters, the bytes each rank holds (found by
 walking the tensors it holds) and the communication per step. :func:`train_fsdp2` does the
 same with PyTorch's own FSDP2 (``fully_shard``), and :func:`train_ddp` with PyTorch's DDP.
@@ -40,6 +40,7 @@ from torch.func import functional_call
 
 from labutils.memory import check_zero_stage, get_recipe, shard_numel, zero_comm_volume
 from labutils.model import TransformerConfig
+from labutils.parallel import comm_log
 from labutils.parallel.grid import rank_device
 from labutils.parallel.harness import build_model
 from labutils.validate import integer
@@ -50,102 +51,6 @@ RECIPE_OF = {"adam": "fp32_adam", "sgd": "sgd"}  # all measured runs are fp32 on
 # ----------------------------------------------------------------------------------------------
 # Counting communication
 # ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CommRecord:
-    """One collective call as this rank saw it."""
-
-    op: str  # "all_reduce", "reduce_scatter", "all_gather"
-    numel: int  # elements of the full (unsharded) buffer the collective reduces or assembles
-    element_bytes: int  # bytes per element
-    world_size: int
-
-    @property
-    def volume_elements(self) -> int:
-        """ZeRO Sec. 7.1 convention: all-reduce of n moves 2n; reduce-scatter/all-gather n."""
-        return 2 * self.numel if self.op == "all_reduce" else self.numel
-
-    @property
-    def ring_bytes_sent(self) -> float:
-        """Bytes this rank sends if the collective runs as a ring: (p − 1)/p · volume · bytes."""
-        p = self.world_size
-        return self.volume_elements * self.element_bytes * (p - 1) / p
-
-
-_WRAPPED = {  # torch.distributed name -> (our op, position and keyword of the full buffer)
-    "all_reduce": ("all_reduce", 0, "tensor"),
-    "reduce_scatter_single": ("reduce_scatter", 1, "input"),  # (output shard, input full)
-    "reduce_scatter_tensor": ("reduce_scatter", 1, "input"),
-    "all_gather_single": ("all_gather", 0, "output_tensor"),  # (output full, input shard)
-    "all_gather_into_tensor": ("all_gather", 0, "output_tensor"),
-}
-
-
-class CommCounter:
-    """Context manager that wraps the ``torch.distributed`` collectives and records each call.
-
-    Inside ``with CommCounter() as cc:``, every call to ``dist.all_reduce``,
-    ``dist.reduce_scatter_single`` or ``dist.all_gather_single`` (and their older names) made by
-    any code that looks them up on the ``torch.distributed`` module (ours, and FSDP2's) is
-    appended to ``cc.records`` and then forwarded unchanged. Other collectives raise, so that
-    nothing goes uncounted.
-    """
-
-    def __init__(self) -> None:
-        self.records: list[CommRecord] = []
-        self._saved: dict[str, Callable] = {}
-
-    def _wrap(self, name: str, op: str, full_arg: int, full_kw: str) -> Callable:
-        original = getattr(dist, name)
-
-        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003
-            full = args[full_arg] if len(args) > full_arg else kwargs[full_kw]
-            group = kwargs.get("group")
-            self.records.append(CommRecord(op, full.numel(), full.element_size(),
-                                           dist.get_world_size(group)))
-            return original(*args, **kwargs)
-
-        return wrapper
-
-    def _refuse(self, name: str) -> Callable:
-        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003
-            raise RuntimeError(f"CommCounter does not count dist.{name}; add it to _WRAPPED")
-
-        return wrapper
-
-    def __enter__(self) -> CommCounter:
-        for name, (op, arg, kw) in _WRAPPED.items():
-            self._saved[name] = getattr(dist, name)
-            setattr(dist, name, self._wrap(name, op, arg, kw))
-        for name in ("all_gather", "reduce_scatter", "broadcast", "reduce"):
-            self._saved[name] = getattr(dist, name)
-            setattr(dist, name, self._refuse(name))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for name, fn in self._saved.items():
-            setattr(dist, name, fn)
-        self._saved.clear()
-
-    def volume_elements(self) -> int:
-        """Total volume in elements (ZeRO convention) of the recorded calls."""
-        return sum(r.volume_elements for r in self.records)
-
-    def volume_bytes(self) -> int:
-        """Total volume in bytes (ZeRO convention) of the recorded calls."""
-        return sum(r.volume_elements * r.element_bytes for r in self.records)
-
-    def ring_bytes_sent(self) -> float:
-        """Bytes this rank sends, if every recorded collective runs as a ring."""
-        return sum(r.ring_bytes_sent for r in self.records)
-
-    def by_op(self) -> dict[str, int]:
-        """Volume in elements per kind of collective."""
-        out: dict[str, int] = {}
-        for r in self.records:
-            out[r.op] = out.get(r.op, 0) + r.volume_elements
-        return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -579,16 +484,12 @@ def _optimizer(params: Iterator[torch.Tensor], run: ZeroRun) -> torch.optim.Opti
             else torch.optim.SGD(params, lr=run.lr))
 
 
-def _comm_summary(cc: CommCounter) -> dict:
+def _comm_summary(log: comm_log.CommLog) -> dict:
     """One step's recorded collectives: volume (elements, bytes), ring bytes sent, volume by
     collective, number of calls, and volume by "<collective> over <group size>"."""
-    by_group: dict[str, int] = {}
-    for rec in cc.records:
-        key = f"{rec.op} over {rec.world_size}"
-        by_group[key] = by_group.get(key, 0) + rec.volume_elements
-    return {"volume_elements": cc.volume_elements(), "volume_bytes": cc.volume_bytes(),
-            "ring_bytes_sent": cc.ring_bytes_sent(), "by_op": cc.by_op(),
-            "calls": len(cc.records), "by_group": by_group}
+    return {"volume_elements": log.volume_elements(), "volume_bytes": log.volume_bytes(),
+            "ring_bytes_sent": log.ring_bytes_sent(), "by_op": log.by_op(),
+            "calls": len(log.calls), "by_group": log.by_group()}
 
 
 def train_reference(run: ZeroRun, world_size: int) -> dict:
@@ -623,7 +524,7 @@ def train_zero(run: ZeroRun, stage: int) -> dict:
     losses, comm = [], []
     for step in range(run.steps):
         idx, tgt = local_batch(run, step, rank, world, device)
-        with CommCounter() as cc:
+        with comm_log.recording(wrap_torch=True) as cc:
             losses.append(engine.step(idx, tgt))
         comm.append(_comm_summary(cc))
     held = engine.held_bytes().as_dict()
@@ -675,7 +576,7 @@ def train_fsdp2(run: ZeroRun, **shard_kwargs: object) -> dict:
     losses, comm = [], []
     for step in range(run.steps):
         idx, tgt = local_batch(run, step, rank, world, device)
-        with CommCounter() as cc:
+        with comm_log.recording(wrap_torch=True) as cc:
             opt.zero_grad(set_to_none=True)
             _, loss = model(idx, tgt)
             loss.backward()
