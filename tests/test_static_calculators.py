@@ -66,6 +66,9 @@ const out = cases.map((c) => {
   if (c.format !== undefined) {
     try { return SC.format(c.x, c.format); } catch (e) { return "ERROR " + e.message; }
   }
+  if (c.activations !== undefined) {  // SC.activationBytesPerLayer(s, b, h, a, options)
+    try { return SC.activationBytesPerLayer(...c.activations, c.options); } catch (e) { return "ERROR " + e.message; }
+  }
   const text = SC.renderText(c.name, c.values, c.constants, c.error_style);
   let numbers = null, svg = null;
   const calc = SC.calculators[c.name];
@@ -138,6 +141,33 @@ process.stdout.write(JSON.stringify(cases.map((c) => {
     proc = subprocess.run([node, "-e", script, str(JS_DIR)], input=json.dumps(cases),
                           capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(proc.stdout) == want
+
+
+def test_activation_bytes_match_labutils_with_tp_sp_recompute_and_gqa() -> None:
+    """activations.js (shared by the memory, TP and CP calculators) against
+    labutils.activations.activation_bytes_per_layer, including grouped-query attention."""
+    from labutils.activations import activation_bytes_per_layer
+
+    rng = random.Random(3)
+    cases, want = [], []
+    for _ in range(400):
+        s, b = rng.choice([128, 1000, 2048, 8192]), rng.choice([1, 2, 8])
+        a = rng.choice([8, 12, 32, 64])
+        h = a * rng.choice([64, 128])
+        kw = {"tp": rng.choice([1, 2, 4, 8, 16]), "sequence_parallel": rng.random() < 0.5,
+              "recompute": rng.choice(["none", "selective", "full"]),
+              "dropout": rng.random() < 0.7, "n_kv_heads": rng.choice([None, 1, 2, 8, a, 3])}
+        try:
+            want.append(activation_bytes_per_layer(s, b, h, a, **kw))
+        except ValueError as err:
+            want.append(f"ERROR {err}")
+        cases.append({"activations": [s, b, h, a], "options": {
+            "tp": kw["tp"], "sequenceParallel": kw["sequence_parallel"], "recompute": kw["recompute"],
+            "dropout": kw["dropout"], "nKvHeads": kw["n_kv_heads"]}})
+    got = run_node(cases)
+    bad = [(c, g, w) for c, g, w in zip(cases, got, want) if g != w]
+    assert not bad, bad[:5]
+    assert sum(isinstance(w, int) for w in want) > 200
 
 
 # ---- the calculators ---------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def _models() -> dict[str, dict[str, Any]]:
     for key in PRESETS:
         cfg = preset(key)
         out[key] = {"name": cfg.name, "n_params": count_params(cfg), "n_layers": cfg.n_layers,
-                    "d_model": cfg.d_model, "n_heads": cfg.n_heads}
+                    "d_model": cfg.d_model, "n_heads": cfg.n_heads, "n_kv_heads": cfg.n_kv_heads}
     return out
 
 
