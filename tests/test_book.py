@@ -304,10 +304,8 @@ def _visit(page: Any, html: Path, url: str, name: str, report: PageReport) -> No
         page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=True)
     hosts = page.locator("div.static-calculator")
     for i, calc in enumerate(report.facts["static"]["calculators"]):  # after their change
-        shot = SHOTS / f"calculator_{calc['calculator']}.png"
-        if not shot.exists() or shot.stat().st_mtime < start:  # the first one on this pass
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            hosts.nth(i).screenshot(path=str(shot))
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        hosts.nth(i).screenshot(path=str(SHOTS / f"calculator_{calc['calculator']}.png"))
 
 
 @pytest.fixture(scope="module")
