@@ -75,13 +75,16 @@ def lecture_cite(lecture: str, where: str = "") -> str:
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(0, "Introduction", "00_introduction", (), "course map, running on CPU or GPU, hardware"),
     Chapter(1, "Transformer FLOPs and parameters", "01_flops", (L0, L3),
-            "block FLOPs table, linear backward, C = 6ND, parameter counts, text → BPE ids → embeddings"),
+            ("block FLOPs table, linear backward, C = 6ND, parameter counts, "
+             "text → BPE ids → embeddings")),
     Chapter(2, "Scaling laws", "02_scaling_laws", (L0, L1, L3),
-            "Chinchilla law, compute-optimal sizes, fitting a law on real runs, PF-days, BloombergGPT"),
+            ("Chinchilla law, compute-optimal sizes, fitting a law on real runs, "
+             "PF-days, BloombergGPT")),
     Chapter(3, "Throughput, MFU and scalability", "03_throughput", (L0, L2, L4),
             "tokens/s, MFU, Amdahl and Gustafson, time and energy"),
     Chapter(4, "Memory", "04_memory", (L1, L2, L3),
-            "model states, ZeRO/FSDP, CPU offload and hybrid sharding, activations, recomputation"),
+            ("model states, ZeRO/FSDP, CPU offload and hybrid sharding, activations, "
+             "recomputation")),
     Chapter(5, "Data parallelism and collectives", "05_data_parallel", (L1,),
             "ring all-reduce, alpha-beta model, DDP buckets and overlap"),
     Chapter(6, "Tensor and sequence parallelism", "06_tensor_parallel", (L1,),
@@ -93,10 +96,11 @@ CHAPTERS: tuple[Chapter, ...] = (
             "FP32/FP16/BF16/FP8/INT8, loss scaling, quantization-aware training"),
     Chapter(10, "muP", "10_mup", (L4,), "abc-parametrization, hyperparameter transfer"),
     Chapter(11, "The training recipe", "11_recipe", (L1, L3),
-            ("LR schedules (cosine, WSD), heuristic and model-based filtering, dedup, data ablations, "
-             "mixtures and stages, continued pre-training, objectives")),
+            ("LR schedules (cosine, WSD), heuristic and model-based filtering, dedup, "
+             "data ablations, mixtures and stages, continued pre-training, objectives")),
     Chapter(12, "Capstone: planning a pretraining run", "12_capstone", (L0, L1, L2, L3, L4),
-            "sizing, parallel layout, TP × PP × DP trained live, time, energy and cost of a whole run"),
+            ("sizing, parallel layout, TP × PP × DP trained live, time, "
+             "energy and cost of a whole run")),
     Chapter(13, "GPU kernels in Triton", "13_kernels", (L1,),
             "program instances and masks, fused softmax, tiled matmul and the roofline, "
             "FlashAttention-2 forward and backward"),
