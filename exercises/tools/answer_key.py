@@ -100,8 +100,8 @@ def _answers_05_data_parallel(p: dict) -> dict[str, float]:
 
 def _answers_06_tensor_parallel(p: dict) -> dict[str, float]:
     from labutils.activations import activation_bytes_per_layer
-    from labutils.parallel.collectives import Link
-    from labutils.parallel.tp_cost import tp_layer_comm_time_s, tp_weight_bytes_per_layer
+    from labutils.hardware import Link
+    from labutils.parallel.tensor.cost import tp_layer_comm_time_s, tp_weight_bytes_per_layer
 
     s, b, h, a, t, e = (p["seq_len"], p["micro_batch"], p["d_model"], p["n_heads"], p["tp"],
                         p["bytes_per_element"])

@@ -9,7 +9,7 @@ data-parallel wrapper):
 1. **pipeline**: keep this rank's stage (its blocks; the embedding on the first stage, the head
    on the last). Cutting first means the later steps only touch the layers this rank holds.
 2. **tensor parallelism** inside the stage: each block becomes a
-   :class:`labutils.parallel.tensor_parallel.TPBlock` whose collectives run in the ``tp`` group.
+   :class:`labutils.parallel.tensor.layers.TPBlock` whose collectives run in the ``tp`` group.
    TP changes what a parameter *is* (a shard), so it must come before anything that reads
    parameters.
 3. **data parallelism** last: a :class:`labutils.parallel.ddp.BucketedDDP` over the ``dp``
@@ -34,7 +34,7 @@ from labutils.parallel.grid import GridShape, RankGrid, rank_device
 from labutils.parallel.harness import (batch_shard, build_model, gradients, make_batch,
                                        max_grad_difference, reference_training, sgd_step)
 from labutils.parallel.pipeline import REAL_SCHEDULES, PipelineStage, run_schedule, stage_layers
-from labutils.parallel.tensor_parallel import TPBlock, param_layout, unshard
+from labutils.parallel.tensor.layers import TPBlock, param_layout, unshard
 from labutils.validate import number, positive_int
 
 

@@ -1,6 +1,6 @@
 """Tensor-parallel explorer: model width, TP degree, link → per-layer comm, compute, memory.
 
-Every number comes from :mod:`labutils.parallel.tp_cost` and
+Every number comes from :mod:`labutils.parallel.tensor.cost` and
 :func:`labutils.activations.activation_bytes_per_layer`;
 :func:`labutils.widgets.calculator.calculator` wires :func:`report` to the controls.
 """
@@ -11,8 +11,8 @@ import ipywidgets as w
 
 from labutils import hardware
 from labutils.activations import activation_bytes_per_layer
-from labutils.parallel.collectives import LINKS
-from labutils.parallel.tp_cost import tp_layer_cost, tp_weight_bytes_per_layer
+from labutils.hardware import LINKS
+from labutils.parallel.tensor.cost import tp_layer_cost, tp_weight_bytes_per_layer
 from labutils.widgets.calculator import calculator
 
 TP_CHOICES = [1, 2, 4, 8, 16, 32, 64]
