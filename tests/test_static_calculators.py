@@ -31,7 +31,8 @@ import pytest
 ipywidgets = pytest.importorskip("ipywidgets")
 
 from labutils import hardware  # noqa: E402
-from labutils.parallel import context_parallel, pipeline_schedule, tp_cost  # noqa: E402
+from labutils.parallel import context_parallel  # noqa: E402
+from labutils.parallel.tensor import cost as tensor_cost  # noqa: E402
 from labutils.parallel.collectives import LINKS  # noqa: E402
 from labutils.scaling import law as scaling_law  # noqa: E402
 from labutils.widgets import calculator as calculator_module  # noqa: E402
@@ -254,7 +255,7 @@ def _scaling_numbers(v: dict[str, Any], consts: dict[str, Any]) -> dict[str, flo
 def _tp_numbers(v: dict[str, Any], consts: dict[str, Any]) -> dict[str, float]:
     d = consts["defaults"]
     peak = hardware.get(d["accelerator"]).peak_flops("bf16")
-    c = tp_cost.tp_layer_cost(v["seq_len"], d["micro_batch"], v["d_model"], v["tp"],
+    c = tensor_cost.tp_layer_cost(v["seq_len"], d["micro_batch"], v["d_model"], v["tp"],
                               peak_flops=peak, mfu=d["mfu"], link=LINKS.get(v["link_choice"]))
     from labutils.activations import activation_bytes_per_layer
 
@@ -263,7 +264,7 @@ def _tp_numbers(v: dict[str, Any], consts: dict[str, Any]) -> dict[str, float]:
            for sp in (False, True)]
     return {"compute_s": c.compute_s, "comm_s": c.comm_s, "comm_bytes": c.comm_bytes,
             "efficiency": c.efficiency,
-            "weights_gb": tp_cost.tp_weight_bytes_per_layer(v["d_model"], v["tp"]) / 1e9,
+            "weights_gb": tensor_cost.tp_weight_bytes_per_layer(v["d_model"], v["tp"]) / 1e9,
             "act_tp_gb": act[0], "act_tp_sp_gb": act[1]}
 
 

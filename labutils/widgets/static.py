@@ -35,7 +35,7 @@ from labutils import hardware
 from labutils.flops import training_flops
 from labutils.memory import RECIPES
 from labutils.model import PRESETS, count_params, preset
-from labutils.parallel import collectives, tp_cost
+from labutils.parallel.tensor import cost as tensor_cost
 from labutils.parallel.collectives import LINKS
 from labutils.scaling import law as scaling_law
 from labutils.throughput import J_PER_MWH, PETAFLOP_S_DAY_FLOPS, S_PER_DAY, S_PER_HOUR
@@ -103,7 +103,7 @@ def _links() -> dict[str, dict[str, Any]]:
                   "latency_s": lk.latency_s} for key, lk in LINKS.items()}
 
 
-def _link_key(link: collectives.Link) -> str:
+def _link_key(link: object) -> str:
     """The key of ``link`` in :data:`labutils.parallel.collectives.LINKS`."""
     return next(key for key, lk in LINKS.items() if lk is link)
 
@@ -161,9 +161,11 @@ def _tensor_parallel(extra: Mapping[str, Any]) -> dict[str, Any]:
 
     return {"accelerators": _accelerators(), "links": _links(), "defaults": _defaults(report),
             "AUTO_LINK": LINK_CHOICES[0],
-            "GPUS_PER_NODE": tp_cost.GPUS_PER_NODE, "INTRA_LINK": _link_key(collectives.NVSWITCH),
-            "INTER_LINK": _link_key(collectives.INFINIBAND),
-            "ALL_REDUCES_PER_LAYER": sum(tp_cost.ALL_REDUCES_PER_LAYER.values())}
+            # link_for_tp's defaults: NVSwitch up to a node's GPUs, InfiniBand beyond
+            "GPUS_PER_NODE": tensor_cost.GPUS_PER_NODE,
+            "INTRA_LINK": _link_key(tensor_cost.NVSWITCH),
+            "INTER_LINK": _link_key(tensor_cost.INFINIBAND),
+            "ALL_REDUCES_PER_LAYER": sum(tensor_cost.ALL_REDUCES_PER_LAYER.values())}
 
 
 def _context_parallel(extra: Mapping[str, Any]) -> dict[str, Any]:
