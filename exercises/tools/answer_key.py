@@ -115,9 +115,9 @@ def _answers_06_tensor_parallel(p: dict) -> dict[str, float]:
 
 
 def _answers_07_pipeline(p: dict) -> dict[str, float]:
-    from labutils.parallel.pipeline_schedule import (bubble_fraction, make_schedule,
-                                                     peak_in_flight, pipeline_step_time_s,
-                                                     stage_activation_bytes)
+    from labutils.parallel.pipeline.cost import (bubble_fraction, pipeline_step_time_s,
+                                                 stage_activation_bytes)
+    from labutils.parallel.pipeline.schedule import make_schedule, peak_in_flight
 
     stages, m = p["p"], p["m"]
     peak = peak_in_flight(make_schedule("1f1b", stages, m))[0]

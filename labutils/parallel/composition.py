@@ -33,7 +33,8 @@ from labutils.parallel.ddp import BucketedDDP
 from labutils.parallel.grid import GridShape, RankGrid, rank_device
 from labutils.parallel.harness import (batch_shard, build_model, gradients, make_batch,
                                        max_grad_difference, reference_training, sgd_step)
-from labutils.parallel.pipeline import REAL_SCHEDULES, PipelineStage, run_schedule, stage_layers
+from labutils.parallel.pipeline.stage import (REAL_SCHEDULES, PipelineStage, run_schedule,
+                                             stage_layers)
 from labutils.parallel.tensor.layers import TPBlock, param_layout, unshard
 from labutils.validate import number, positive_int
 

@@ -1,8 +1,8 @@
 """Pipeline schedule explorer: stages p, micro-batches m, chunks v, schedule → timeline, bubble,
 activation memory.
 
-Every number comes from :mod:`labutils.parallel.pipeline_schedule` (``make_schedule``,
-``simulate``, ``bubble_fraction``, ``peak_in_flight``); :func:`render` only draws and formats,
+Every number comes from :mod:`labutils.parallel.pipeline.schedule` (``make_schedule``,
+``simulate``, ``peak_in_flight``); :func:`render` only draws and formats,
 and :func:`labutils.widgets.calculator.calculator` wires it to the controls (no pyplot).
 """
 
@@ -11,24 +11,24 @@ from __future__ import annotations
 import ipywidgets as w
 from matplotlib.figure import Figure
 
-from labutils.parallel import pipeline_schedule as S
+from labutils.parallel.pipeline import schedule
 from labutils.widgets.calculator import NotebookFigure, calculator
 
 
 def explain(name: str, p: int, m: int, v: int, t_b_over_t_f: float = 2.0,
-            t_p2p: float = 0.0) -> tuple[S.SimResult, str]:
+            t_p2p: float = 0.0) -> tuple[schedule.SimResult, str]:
     """Simulate one setting (times in units of t_f) and describe it in HTML.
 
     ``naive`` runs the whole batch as one micro-batch (m micro-batches' work, m = 1 schedule);
     ``interleaved`` with m not a multiple of p, or v = 1, is reported instead of simulated.
     """
     if name == "naive":
-        sched = S.make_schedule("naive", p)
-        r = S.simulate(sched, m * 1.0, m * t_b_over_t_f, t_p2p)
+        sched = schedule.make_schedule("naive", p)
+        r = schedule.simulate(sched, m * 1.0, m * t_b_over_t_f, t_p2p)
     else:
         v = v if name == "interleaved" else 1
-        sched = S.make_schedule(name, p, m, v)
-        r = S.simulate(sched, 1.0, t_b_over_t_f, t_p2p)
+        sched = schedule.make_schedule(name, p, m, v)
+        r = schedule.simulate(sched, 1.0, t_b_over_t_f, t_p2p)
     peaks = r.peak_in_flight
     unit = sched.v
     held = ", ".join(f"{k / unit:g}" for k in peaks)
@@ -51,7 +51,7 @@ def render(values: dict[str, object]) -> tuple[str, Figure]:
     r, text = explain(values["name"], values["p"], values["m"], values["v"], values["ratio"],
                       values["p2p"])
     fig = NotebookFigure(figsize=(8, 0.45 * values["p"] + 1.2))
-    S.plot_schedule(r.events, fig.subplots(), labels=len(r.events) <= 400)
+    schedule.plot_schedule(r.events, fig.subplots(), labels=len(r.events) <= 400)
     fig.tight_layout()
     return text, fig
 
@@ -61,7 +61,7 @@ def pipeline_explorer() -> w.Widget:
     d = dict(style={"description_width": "130px"}, layout=w.Layout(width="420px"))
     s = dict(d, continuous_update=False)
     controls = {
-        "name": w.Dropdown(options=S.SCHEDULES, value="1f1b", description="schedule", **d),
+        "name": w.Dropdown(options=schedule.SCHEDULES, value="1f1b", description="schedule", **d),
         "p": w.IntSlider(value=4, min=1, max=8, description="stages p", **s),
         "m": w.IntSlider(value=8, min=1, max=32, description="micro-batches m", **s),
         "v": w.IntSlider(value=2, min=2, max=4, description="chunks v (interleaved)", **s),

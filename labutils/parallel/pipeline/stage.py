@@ -1,19 +1,15 @@
-"""Pipeline parallelism on real torch.distributed ranks: the shared GPT cut into stages.
+"""The pipeline's engine: the shared GPT cut into stages, and one schedule run on real ranks.
 
-Chapter 7. Rank s holds stage s of :class:`labutils.nn.GPT`: the embeddings on stage 0, a
-contiguous slice of blocks on every stage, the final norm, the head and the loss on the last
-stage. Activations travel forward and their gradients backward with point-to-point ``isend`` /
-``recv`` between neighbouring ranks, in the order a schedule from
-:mod:`labutils.parallel.pipeline_schedule` says (``afab`` or ``1f1b``).
+Chapter 7. Rank s of the pipeline group holds stage s of :class:`labutils.nn.GPT`: the
+embeddings on stage 0, a contiguous slice of blocks on every stage, the final norm, the head and
+the loss on the last stage. Activations travel forward and their gradients backward with
+point-to-point ``isend`` / ``recv`` between neighbouring ranks (logged in
+:mod:`labutils.parallel.comm_log`), in the order a schedule from
+:mod:`labutils.parallel.pipeline.schedule` says (``afab`` or ``1f1b``).
 
 The tiny GPT ties its head to the token embedding (GPT-2). The weight then lives on the first
 and on the last stage; each gets part of its gradient, and the two parts are summed with one
 exchange after the step, as Megatron-LM does in its "embedding group".
-
-:func:`pipeline_worker` runs one step and reports the gradients, the loss, a timed record of
-each forward and backward it really ran (rank, pass, micro-batch), the peak number of micro-batches whose activations it held, and timed events;
-:func:`reference_step` is the single-process reference (gradient accumulation over the same
-micro-batches) it must match within 1e-5 in fp32.
 """
 
 from __future__ import annotations
@@ -25,12 +21,11 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from labutils.model import TransformerConfig
 from labutils.nn import GPT
 from labutils.parallel import comm_log
-from labutils.parallel.grid import global_rank, rank_device
-from labutils.parallel.harness import Event, build_model, make_batch
-from labutils.parallel.pipeline_schedule import KIND, make_schedule
+from labutils.parallel.grid import global_rank
+from labutils.parallel.harness import Event
+from labutils.parallel.pipeline.schedule import make_schedule
 from labutils.validate import positive_int
 
 REAL_SCHEDULES = ("afab", "1f1b")
@@ -78,21 +73,6 @@ class PipelineStage(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1), targets.reshape(-1))
 
 
-def reference_step(cfg: TransformerConfig, m: int, micro_batch: int,
-                   seed: int = 0) -> tuple[float, dict[str, torch.Tensor]]:
-    """One process, gradient accumulation over the m micro-batches: (mean loss in nats,
-    name → gradient of the mean loss)."""
-    m, micro_batch = positive_int("m", m), positive_int("micro_batch", micro_batch)
-    model = build_model(cfg, seed)
-    idx, tgt = make_batch(cfg, m * micro_batch, seed)
-    total = 0.0
-    for x, y in zip(idx.chunk(m), tgt.chunk(m)):
-        _, loss = model(x, y)
-        (loss / m).backward()
-        total += loss.item() / m
-    return total, {n: p.grad.detach().clone() for n, p in model.named_parameters()}
-
-
 def _sync_tied_embedding(model: GPT, stage: PipelineStage, p: int,
                          group: dist.ProcessGroup | None = None) -> None:
     """Sum the tied embedding's two gradient parts (first and last stage) on both of them."""
@@ -108,23 +88,6 @@ def _sync_tied_embedding(model: GPT, stage: PipelineStage, p: int,
     send.wait()
     # Add in the same order on both ranks (embedding part + head part): bitwise-equal results.
     w.grad = theirs + w.grad if stage.last else w.grad + theirs
-
-
-def pipeline_worker(cfg: TransformerConfig, schedule: str, m: int, micro_batch: int,
-                    seed: int = 0) -> dict:
-    """One training step of ``schedule`` ("afab" or "1f1b"), one stage per rank of the world:
-    the batch ``make_batch(cfg, m · micro_batch, seed)`` cut into ``m`` micro-batches.
-
-    Returns what :func:`run_schedule` returns, with gradients and events on the CPU.
-    """
-    if schedule not in REAL_SCHEDULES:
-        raise ValueError(f"schedule must be one of {REAL_SCHEDULES}, got {schedule!r}")
-    device = rank_device()
-    model = build_model(cfg, seed, device)
-    idx, tgt = make_batch(cfg, m * micro_batch, seed, device)
-    out = run_schedule(model, schedule, idx.chunk(m), tgt.chunk(m))
-    out["grads"] = {n: g.cpu() for n, g in out["grads"].items()}
-    return out
 
 
 def run_schedule(model: GPT, schedule: str, idx: tuple[torch.Tensor, ...],
@@ -224,31 +187,3 @@ def run_schedule(model: GPT, schedule: str, idx: tuple[torch.Tensor, ...],
     return {"stage": s, "grads": grads, "loss": loss_sum if stage.last else None,
             "executed": executed,
             "peak_in_flight": peak, "saved_bytes": saved_bytes[0], "events": events, "sends": sends}
-
-
-def max_grad_error(results: list[dict], reference: dict[str, torch.Tensor]) -> float:
-    """Largest |pipeline − reference| over every parameter gradient; raises ValueError if the
-    ranks together do not cover every parameter."""
-    covered = {n for r in results for n in r["grads"]}
-    if covered != set(reference):
-        raise ValueError(f"stages cover different parameters: {sorted(covered ^ set(reference))}")
-    return max((r["grads"][n] - reference[n]).abs().max().item() for r in results for n in r["grads"])
-
-
-def measured_op_times_s(results: list[dict]) -> tuple[float, float]:
-    """Median forward and backward time of one micro-batch through one stage (seconds), from
-    the events of a :func:`pipeline_worker` run: what :func:`simulate` needs as t_f, t_b."""
-    import statistics
-
-    evs = [e for r in results for e in r["events"]]
-    f = [e.duration_s for e in evs if e.kind == KIND["F"]]
-    b = [e.duration_s for e in evs if e.kind == KIND["B"]]
-    if not f or not b:
-        raise ValueError("results hold no forward/backward events")
-    return statistics.median(f), statistics.median(b)
-
-
-def measured_step_s(results: list[dict]) -> float:
-    """Wall time of the step: first compute start to last compute end over all ranks (seconds)."""
-    evs = [e for r in results for e in r["events"] if e.kind in (KIND["F"], KIND["B"])]
-    return max(e.end_s for e in evs) - min(e.start_s for e in evs)
