@@ -200,6 +200,7 @@ CALCULATORS_JS = r"""async () => {
     out.push({
       calculator: data.calculator, changed, before, html: host.staticHtml,
       values: JSON.parse(host.dataset.values), constants: data.constants,
+      first: Object.fromEntries(data.controls.map(c => [c.name, c.value])),
       shown: host.querySelector('.sc-text').innerText,
       visible: host.offsetParent !== null && !host.hidden,
       visibleWidgets: widgets.filter(w => w.offsetParent !== null).length,
@@ -477,8 +478,9 @@ def test_every_static_calculator_is_in_the_book(browser_pass: dict[str, Any]) ->
 
 
 def test_static_calculators_recompute_as_labutils_does(browser_pass: dict[str, Any]) -> None:
-    """One control changed per calculator: the text changed, it is exactly labutils' text for
-    the new setting, and the page shows it (whitespace aside)."""
+    """The page starts on the widget's first setting with labutils' text; one control changed
+    per calculator: the text changed, it is exactly labutils' text for the new setting, and the
+    page shows it (whitespace aside)."""
     from labutils.widgets.static import reference_html
 
     for page, calc in _static_calculators(browser_pass):
@@ -486,6 +488,8 @@ def test_static_calculators_recompute_as_labutils_does(browser_pass: dict[str, A
         assert calc["visible"], f"{where}: the static calculator is not shown"
         assert calc["changed"], f"{where}: no control changed its text"
         assert calc["html"] != calc["before"]
+        first = reference_html(calc["calculator"], calc["first"], calc["constants"])
+        assert calc["before"] == first, f"{where}: first setting\npage:     {calc['before']}\nlabutils: {first}"
         want = reference_html(calc["calculator"], calc["values"], calc["constants"])
         assert calc["html"] == want, f"{where} at {calc['values']}:\npage:     {calc['html']}\nlabutils: {want}"
         plain = html_lib.unescape(re.sub(r"<[^>]+>", "", want))

@@ -80,15 +80,22 @@
       input.addEventListener("input", () => { show(); changed(); });
       show();
     } else if (spec.kind === "slider" || spec.kind === "log-slider") {
+      // The value is the widget's own until the slider moves (the range input would round a
+      // value off its grid, such as 7 on a log slider of step 0.01, as ipywidgets does not).
       const log = spec.kind === "log-slider";
-      const toValue = (x) => (log ? spec.base ** x : x);
+      const position = (v) => String(log ? Math.log(v) / Math.log(spec.base) : v);
+      let value = spec.value;
       input = el("input", { id, type: "range", min: String(spec.min), max: String(spec.max),
         step: String(spec.step) });
-      input.value = String(log ? Math.log(spec.value) / Math.log(spec.base) : spec.value);
-      const show = () => { out.textContent = readout(api.get(), spec.readout_format); };
-      api.get = () => toValue(Number(input.value));
-      api.set = (v) => { input.value = String(log ? Math.log(v) / Math.log(spec.base) : v); show(); };
-      input.addEventListener("input", () => { show(); changed(); });
+      input.value = position(value);
+      const show = () => { out.textContent = readout(value, spec.readout_format); };
+      api.get = () => value;
+      api.set = (v) => { value = v; input.value = position(v); show(); };
+      input.addEventListener("input", () => {
+        value = log ? spec.base ** Number(input.value) : Number(input.value);
+        show();
+        changed();
+      });
       show();
     } else if (spec.kind === "number") {
       input = el("input", { id, type: "number", step: spec.integer ? "1" : "any" });
