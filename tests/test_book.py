@@ -489,9 +489,11 @@ def test_static_calculators_recompute_as_labutils_does(browser_pass: dict[str, A
         assert calc["changed"], f"{where}: no control changed its text"
         assert calc["html"] != calc["before"]
         first = reference_html(calc["calculator"], calc["first"], calc["constants"])
-        assert calc["before"] == first, f"{where}: first setting\npage:     {calc['before']}\nlabutils: {first}"
+        assert calc["before"] == first, (
+            f"{where}: first setting\npage:     {calc['before']}\nlabutils: {first}")
         want = reference_html(calc["calculator"], calc["values"], calc["constants"])
-        assert calc["html"] == want, f"{where} at {calc['values']}:\npage:     {calc['html']}\nlabutils: {want}"
+        assert calc["html"] == want, (
+            f"{where} at {calc['values']}:\npage:     {calc['html']}\nlabutils: {want}")
         plain = html_lib.unescape(re.sub(r"<[^>]+>", "", want))
         assert _words(calc["shown"]) == _words(plain), f"{where}: shows {calc['shown']!r}"
         shot = SHOTS / f"calculator_{calc['calculator']}.png"

@@ -68,7 +68,8 @@ const out = cases.map((c) => {
     try { return SC.format(c.x, c.format); } catch (e) { return "ERROR " + e.message; }
   }
   if (c.activations !== undefined) {  // SC.activationBytesPerLayer(s, b, h, a, options)
-    try { return SC.activationBytesPerLayer(...c.activations, c.options); } catch (e) { return "ERROR " + e.message; }
+    try { return SC.activationBytesPerLayer(...c.activations, c.options); }
+    catch (e) { return "ERROR " + e.message; }
   }
   const text = SC.renderText(c.name, c.values, c.constants, c.error_style);
   let numbers = null, svg = null;

@@ -12,7 +12,6 @@ import io
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ipywidgets = pytest.importorskip("ipywidgets")
@@ -179,7 +178,6 @@ def test_hardware_explorer_never_shows_the_reset_dtype() -> None:
 
 
 def test_memory_calculator() -> None:
-    from labutils import hardware
     from labutils.memory import device_memory_breakdown
     from labutils.model import count_params, preset
     from labutils.widgets.memory import memory_calculator
