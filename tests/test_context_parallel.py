@@ -1,5 +1,5 @@
 """Tests for labutils.attention (online softmax, tiled attention) and
-labutils.parallel.context_parallel (ring attention on gloo ranks, zigzag, cost model), Chapter 8."""
+labutils.parallel.context (ring attention on gloo ranks, zigzag, cost model), Chapter 8."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import torch
 
-from labutils import attention as A
+from labutils import attention
 from labutils.activations import activation_bytes_per_layer
-from labutils.hardware import get
-from labutils.parallel import context_parallel as CP
-from labutils.parallel.collectives import INFINIBAND, NVSWITCH
+from labutils.hardware import INFINIBAND, NVSWITCH, get
+from labutils.parallel.context import cost, ring, sharding, workers
 
 TOL = 1e-5  # fp32: parallel / tiled == reference within 1e-5
 
@@ -32,29 +31,29 @@ def _qkv(shape=(2, 3, 48, 8), seed=0, grad=False):
 @pytest.mark.parametrize("block", [1, 5, 37, 64])
 def test_online_softmax_equals_softmax(block):
     x = torch.randn(4, 37, generator=torch.Generator().manual_seed(1)) * 30  # large: needs the max
-    assert (A.online_softmax(x, block) - torch.softmax(x, -1)).abs().max() < 1e-6
-    m, l = A.online_softmax_stats(x, block)
+    assert (attention.online_softmax(x, block) - torch.softmax(x, -1)).abs().max() < 1e-6
+    m, l = attention.online_softmax_stats(x, block)
     assert torch.equal(m, x.amax(-1))
     assert torch.allclose(l, torch.exp(x - m[:, None]).sum(-1))
 
 
 def test_merge_partials_is_exact_and_handles_empty_blocks():
     q, k, v = _qkv((2, 10, 4), seed=2)
-    full = A.block_attention(q, k, v)
-    left = A.block_attention(q, k[:, :3], v[:, :3])
-    right = A.block_attention(q, k[:, 3:], v[:, 3:])
+    full = attention.block_attention(q, k, v)
+    left = attention.block_attention(q, k[:, :3], v[:, :3])
+    right = attention.block_attention(q, k[:, 3:], v[:, 3:])
     for a, b in ((left, right), (right, left)):  # order does not matter
-        m, l, o = A.merge_partials(*a, *b)
+        m, l, o = attention.merge_partials(*a, *b)
         assert torch.allclose(m, full[0]) and torch.allclose(l, full[1], rtol=1e-5)
         assert (o - full[2]).abs().max() < TOL
-    empty = A.empty_partial(q, 4)
-    m, l, o = A.merge_partials(*empty, *full)
+    empty = attention.empty_partial(q, 4)
+    m, l, o = attention.merge_partials(*empty, *full)
     assert (o - full[2]).abs().max() == 0 and torch.equal(m, full[0])
-    m, l, o = A.merge_partials(*empty, *empty)
+    m, l, o = attention.merge_partials(*empty, *empty)
     assert torch.isinf(m).all() and (l == 0).all() and (o == 0).all()
     # a fully masked block is the empty partial result
     mask = torch.zeros(10, 10, dtype=torch.bool)
-    m, l, o = A.block_attention(q, k, v, mask)
+    m, l, o = attention.block_attention(q, k, v, mask)
     assert torch.isinf(m).all() and (l == 0).all() and (o == 0).all()
 
 
@@ -62,27 +61,27 @@ def test_merge_partials_is_exact_and_handles_empty_blocks():
 @pytest.mark.parametrize("blocks", [(16, 16), (7, 13), (48, 5), (64, 64)])
 def test_flash_attention_equals_naive_with_gradients(causal, blocks):
     q, k, v = _qkv(grad=True)
-    ref = A.naive_attention(q, k, v, causal)
-    out = A.flash_attention(q, k, v, causal, *blocks)
+    ref = attention.naive_attention(q, k, v, causal)
+    out = attention.flash_attention(q, k, v, causal, *blocks)
     assert (out - ref).abs().max() < TOL
     g = torch.randn_like(ref)
     for a, b in zip(torch.autograd.grad(ref, (q, k, v), g), torch.autograd.grad(out, (q, k, v), g)):
         assert (a - b).abs().max() < TOL
     # the mask matters: causal and full differ
-    assert (A.naive_attention(q, k, v, not causal) - ref).abs().max() > 1e-2
+    assert (attention.naive_attention(q, k, v, not causal) - ref).abs().max() > 1e-2
 
 
 def test_naive_attention_matches_torch_sdpa():
     q, k, v = _qkv()
     for causal in (False, True):
         sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        assert (A.naive_attention(q, k, v, causal) - sdpa).abs().max() < TOL
+        assert (attention.naive_attention(q, k, v, causal) - sdpa).abs().max() < TOL
 
 
 @pytest.mark.parametrize("seq_len,block", [(128, 16), (256, 32), (200, 64)])
 def test_largest_intermediate_measured_equals_formula(seq_len, block):
-    naive = A.measure_largest_intermediate(A.naive_attention, seq_len, 8, 2)
-    tiled = A.measure_largest_intermediate(A.flash_attention, seq_len, 8, 2, block, block,
+    naive = attention.measure_largest_intermediate(attention.naive_attention, seq_len, 8, 2)
+    tiled = attention.measure_largest_intermediate(attention.flash_attention, seq_len, 8, 2, block, block,
                                            causal=True)
     assert naive.measured_bytes == naive.predicted_bytes == 2 * 4 * seq_len**2
     assert tiled.measured_bytes == tiled.predicted_bytes == 2 * 4 * max(block * block, seq_len * 8)
@@ -90,16 +89,16 @@ def test_largest_intermediate_measured_equals_formula(seq_len, block):
 
 
 def test_memory_formulas_and_validation():
-    assert A.score_matrix_bytes(32768, 32, 1, 2) == 32 * 32768**2 * 2  # 68.7 GB per layer
-    assert A.largest_intermediate_bytes(1024, 64, 1, 128, 128) == 4 * 1024 * 64
+    assert attention.score_matrix_bytes(32768, 32, 1, 2) == 32 * 32768**2 * 2  # 68.7 GB per layer
+    assert attention.largest_intermediate_bytes(1024, 64, 1, 128, 128) == 4 * 1024 * 64
     with pytest.raises(ValueError, match="block_q and block_k"):
-        A.largest_intermediate_bytes(10, 2, 1, 4, None)
+        attention.largest_intermediate_bytes(10, 2, 1, 4, None)
     with pytest.raises(ValueError, match="seq_len"):
-        A.score_matrix_bytes(0, 1)
+        attention.score_matrix_bytes(0, 1)
     with pytest.raises(ValueError, match="block_q"):
-        A.flash_attention(*_qkv(), block_q=0)
+        attention.flash_attention(*_qkv(), block_q=0)
     with pytest.raises(ValueError, match="shapes"):
-        A.naive_attention(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
+        attention.naive_attention(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,35 +107,35 @@ def test_memory_formulas_and_validation():
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 8])
-@pytest.mark.parametrize("scheme", CP.SCHEMES)
+@pytest.mark.parametrize("scheme", sharding.SCHEMES)
 def test_shard_unshard_and_work_formula(p, scheme):
     s = 2 * p * 6
-    pos = [CP.positions_of_rank(s, p, r, scheme) for r in range(p)]
+    pos = [sharding.positions_of_rank(s, p, r, scheme) for r in range(p)]
     assert sorted(torch.cat(pos).tolist()) == list(range(s))  # a partition of the tokens
     x = torch.randn(2, s, 3)
-    assert torch.equal(CP.unshard([CP.shard(x, p, r, scheme) for r in range(p)], scheme), x)
-    work = CP.causal_work_per_rank(s, p, scheme)
-    assert work == [CP.causal_pairs(t) for t in pos]  # closed form == brute force
+    assert torch.equal(sharding.unshard([sharding.shard(x, p, r, scheme) for r in range(p)], scheme), x)
+    work = sharding.causal_work_per_rank(s, p, scheme)
+    assert work == [sharding.causal_pairs(t) for t in pos]  # closed form == brute force
     assert sum(work) == s * (s + 1) // 2
     if scheme == "zigzag":
         assert len(set(work)) == 1
-        assert CP.chunks_of_rank(p, 0, scheme) == [0, 2 * p - 1]
+        assert sharding.chunks_of_rank(p, 0, scheme) == [0, 2 * p - 1]
         assert all(b == {"full": 2 * p - 1, "diagonal": 2, "skipped": 2 * p - 1}
-                   for b in CP.causal_blocks_per_rank(p, scheme))
+                   for b in sharding.causal_blocks_per_rank(p, scheme))
     else:
         assert work == sorted(work) and (p == 1 or work[-1] > work[0])
         if p > 1:  # last rank / first rank -> 2p - 1 for long sequences
-            big = CP.causal_work_per_rank(2**16 * p, p, scheme)
+            big = sharding.causal_work_per_rank(2**16 * p, p, scheme)
             assert big[-1] / big[0] == pytest.approx(2 * p - 1, rel=1e-3)
 
 
 def test_layout_validation():
     with pytest.raises(ValueError, match="scheme"):
-        CP.chunks_of_rank(2, 0, "striped")
+        sharding.chunks_of_rank(2, 0, "striped")
     with pytest.raises(ValueError, match="multiple of 4 chunks"):
-        CP.positions_of_rank(10, 2, 0, "zigzag")
+        sharding.positions_of_rank(10, 2, 0, "zigzag")
     with pytest.raises(ValueError, match="rank"):
-        CP.chunks_of_rank(2, 2)
+        sharding.chunks_of_rank(2, 2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -145,31 +144,31 @@ def test_layout_validation():
 
 
 @pytest.mark.parametrize("p", [2, 4])
-@pytest.mark.parametrize("scheme", CP.SCHEMES)
+@pytest.mark.parametrize("scheme", sharding.SCHEMES)
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_ring_attention_equals_single_process(p, scheme, causal):
     q, k, v = _qkv((2, 2, 8 * p, 8), seed=p, grad=True)
     g = torch.randn(q.shape, generator=torch.Generator().manual_seed(7))
-    out, res = CP.run_ring_attention(q.detach(), k.detach(), v.detach(), p, causal, scheme,
+    out, res = workers.run_ring_attention(q.detach(), k.detach(), v.detach(), p, causal, scheme,
                                      grad_out=g, timeout_s=60)
-    ref = A.naive_attention(q, k, v, causal)
+    ref = attention.naive_attention(q, k, v, causal)
     assert (out - ref).abs().max() < TOL
     # gradients: the distributed backward == autograd on single-process attention
     for name, want in zip(("dq", "dk", "dv"), torch.autograd.grad(ref, (q, k, v), g)):
-        got = CP.unshard([x[name] for x in res], scheme)
+        got = sharding.unshard([x[name] for x in res], scheme)
         assert (got - want).abs().max() < TOL, name
     s = q.shape[-2]
-    block = CP.kv_block_bytes(s // p, d_model=2 * 8, n_heads=2, micro_batch=2, bytes_per_element=4)
+    block = cost.kv_block_bytes(s // p, d_model=2 * 8, n_heads=2, micro_batch=2, bytes_per_element=4)
     kw = dict(d_model=16, n_heads=2, micro_batch=2, bytes_per_element=4)
     for r, x in enumerate(res):
         # bytes sent == (p - 1) K/V blocks forward, (2p - 1) backward; block size == formula
         assert x["kv_block_bytes"] == 2 * 2 * 2 * (s // p) * 8 * 4 == block
-        assert x["sent_bytes"] == (p - 1) * block == CP.ring_kv_bytes_per_rank(s, p, **kw)
+        assert x["sent_bytes"] == (p - 1) * block == cost.ring_kv_bytes_per_rank(s, p, **kw)
         assert x["messages_sent"] == p - 1
-        assert x["backward_sent_bytes"] == (2 * p - 1) * block == CP.ring_kv_bytes_per_rank(
+        assert x["backward_sent_bytes"] == (2 * p - 1) * block == cost.ring_kv_bytes_per_rank(
             s, p, **kw, backward=True)
         # score pairs computed == the formula (causal) or all of them (full)
-        want = CP.causal_work_per_rank(s, p, scheme)[r] if causal else (s // p) * s
+        want = sharding.causal_work_per_rank(s, p, scheme)[r] if causal else (s // p) * s
         assert x["score_pairs"] == want
     if causal and scheme == "contiguous":
         assert [x["blocks_skipped"] for x in res] == list(range(p - 1, -1, -1))
@@ -179,15 +178,15 @@ def test_ring_attention_equals_single_process(p, scheme, causal):
 
 def test_ring_attention_forward_only_and_one_rank():
     q, k, v = _qkv((1, 2, 12, 4), seed=3)
-    out, res = CP.run_ring_attention(q, k, v, 1, True, "zigzag", timeout_s=60)
-    assert (out - A.naive_attention(q, k, v, True)).abs().max() < TOL
+    out, res = workers.run_ring_attention(q, k, v, 1, True, "zigzag", timeout_s=60)
+    assert (out - attention.naive_attention(q, k, v, True)).abs().max() < TOL
     assert res[0]["sent_bytes"] == 0 and "dq" not in res[0]
-    assert CP.ring_kv_bytes_per_rank(12, 1, 8, 2, backward=True) == 0
+    assert cost.ring_kv_bytes_per_rank(12, 1, 8, 2, backward=True) == 0
 
 
 def test_ring_attention_needs_a_process_group():
     with pytest.raises(RuntimeError, match="process group"):
-        CP.ring_attention(*_qkv())
+        ring.ring_attention(*_qkv())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,45 +196,45 @@ def test_ring_attention_needs_a_process_group():
 
 def test_kv_bytes_formula():
     # 128k tokens, cp 8, d_model 8192, 64 heads, 8 KV heads (GQA), bf16
-    got = CP.ring_kv_bytes_per_rank(131072, 8, 8192, 64, 8)
+    got = cost.ring_kv_bytes_per_rank(131072, 8, 8192, 64, 8)
     assert got == 7 * 2 * (131072 // 8) * 128 * 8 * 2
-    assert CP.ring_kv_bytes_per_rank(4096, 1, 512, 8) == 0
-    assert CP.ring_kv_bytes_per_rank(131072, 8, 8192, 64, 8, backward=True) == 15 * got // 7
+    assert cost.ring_kv_bytes_per_rank(4096, 1, 512, 8) == 0
+    assert cost.ring_kv_bytes_per_rank(131072, 8, 8192, 64, 8, backward=True) == 15 * got // 7
     with pytest.raises(ValueError, match="cp"):
-        CP.ring_kv_bytes_per_rank(100, 3, 512, 8)
+        cost.ring_kv_bytes_per_rank(100, 3, 512, 8)
 
 
 @pytest.mark.parametrize("flash", [True, False])
 def test_cp_activation_bytes(flash):
     s, b, h, a = 8192, 1, 4096, 32
-    one = CP.cp_activation_bytes_per_layer(s, b, h, a, 1, flash=flash)
+    one = cost.cp_activation_bytes_per_layer(s, b, h, a, 1, flash=flash)
     full = activation_bytes_per_layer(s, b, h, a, dropout=False)
     sel = activation_bytes_per_layer(s, b, h, a, recompute="selective", dropout=False)
     assert one == (sel if flash else full)
     for c in (2, 4, 8):  # CP divides every term by c
-        assert CP.cp_activation_bytes_per_layer(s, b, h, a, c, flash=flash) == one // c
+        assert cost.cp_activation_bytes_per_layer(s, b, h, a, c, flash=flash) == one // c
 
 
 def test_compute_bound_length():
     peak = get("H100-SXM").peak_flops("bf16")
-    n_nv = CP.compute_bound_tokens_per_rank(peak, NVSWITCH.bandwidth_bytes_per_s)
-    n_ib = CP.compute_bound_tokens_per_rank(peak, INFINIBAND.bandwidth_bytes_per_s)
+    n_nv = cost.compute_bound_tokens_per_rank(peak, NVSWITCH.bandwidth_bytes_per_s)
+    n_ib = cost.compute_bound_tokens_per_rank(peak, INFINIBAND.bandwidth_bytes_per_s)
     assert n_nv == pytest.approx(2 * peak / (2 * 900e9))  # e·F/(2B) with e = 2
     assert n_ib / n_nv == pytest.approx(18)  # 900 / 50
     for n_kv, mfu, alpha, f in [(32, 1.0, 0.0, 1.0), (8, 0.5, 5e-6, 0.5), (1, 0.4, 1e-5, 1.0)]:
         kw = dict(d_model=4096, n_heads=32, n_kv_heads=n_kv, mfu=mfu, causal_fraction=f)
-        n = CP.compute_bound_tokens_per_rank(peak, 50e9, latency_s=alpha, **kw)
-        step = CP.ring_step(math.ceil(n), 4096, peak, 50e9, n_heads=32, n_kv_heads=n_kv, mfu=mfu,
+        n = cost.compute_bound_tokens_per_rank(peak, 50e9, latency_s=alpha, **kw)
+        step = cost.ring_step(math.ceil(n), 4096, peak, 50e9, n_heads=32, n_kv_heads=n_kv, mfu=mfu,
                             latency_s=alpha, causal_fraction=f)
         assert step.hidden and step.step_s == step.compute_s
-        below = CP.ring_step(math.floor(0.9 * n), 4096, peak, 50e9, n_heads=32, n_kv_heads=n_kv,
+        below = cost.ring_step(math.floor(0.9 * n), 4096, peak, 50e9, n_heads=32, n_kv_heads=n_kv,
                              mfu=mfu, latency_s=alpha, causal_fraction=f)
         assert not below.hidden
-        at = CP.ring_step(1000, 4096, peak, 50e9, n_heads=32, n_kv_heads=n_kv, mfu=mfu,
+        at = cost.ring_step(1000, 4096, peak, 50e9, n_heads=32, n_kv_heads=n_kv, mfu=mfu,
                           latency_s=alpha, causal_fraction=f)
         assert at.compute_s == pytest.approx(4 * 1000**2 * 4096 * f / (mfu * peak))
     with pytest.raises(ValueError, match="bandwidth"):
-        CP.compute_bound_tokens_per_rank(peak, 0.0)
+        cost.compute_bound_tokens_per_rank(peak, 0.0)
 
 
 def test_widget_renders_tested_numbers():
@@ -243,7 +242,7 @@ def test_widget_renders_tested_numbers():
     from labutils.widgets import context_parallel as W
 
     html = W.report(131072, 8, 8192, 128, 8, "H100-SXM", "nvswitch")
-    sent = CP.ring_kv_bytes_per_rank(131072, 8, 8192, 64, 8)
+    sent = cost.ring_kv_bytes_per_rank(131072, 8, 8192, 64, 8)
     assert f"{sent / 1e9:,.3f} GB in 7 steps" in html and "hidden" in html
     assert "exposed" in W.report(8192, 64, 2048, 128, 16, "H100-SXM", "infiniband", False, 1.0)
     panel = W.context_parallel_explorer()
@@ -267,61 +266,61 @@ BAD_BOOL = [0, 1, "yes", None]
 _Q = torch.zeros(1, 8, 4)
 
 CP_BAD_CASES = [
-    (lambda x: CP.chunks_of_rank(x, 0), "world_size", BAD_POS_INT),
-    (lambda x: CP.chunks_of_rank(2, x), "rank", [-1, 2, 2.5, True, None]),
-    (lambda x: CP.chunks_of_rank(2, 0, x), "scheme", ["ring", None]),
-    (lambda x: CP.n_chunks(x), "world_size", BAD_POS_INT),
-    (lambda x: CP.positions_of_rank(x, 2, 0), "seq_len", [*BAD_POS_INT, 6]),
-    (lambda x: CP.causal_work_per_rank(x, 2), "seq_len", [*BAD_POS_INT, 6]),
-    (lambda x: CP.causal_work_per_rank(8, x), "world_size", [*BAD_POS_INT, 3]),
-    (lambda x: CP.causal_blocks_per_rank(x), "world_size", BAD_POS_INT),
-    (lambda x: CP.kv_block_bytes(x, 64, 8), "tokens", BAD_POS_INT),
-    (lambda x: CP.kv_block_bytes(16, x, 8), "d_model", [*BAD_POS_INT, 60]),
-    (lambda x: CP.kv_block_bytes(16, 64, x), "n_heads", [*BAD_POS_INT, 3]),
-    (lambda x: CP.kv_block_bytes(16, 64, 8, x), "n_kv_heads", [*BAD_POS_INT[:-1], 3, 16]),
-    (lambda x: CP.kv_block_bytes(16, 64, 8, 2, x), "micro_batch", BAD_POS_INT),
-    (lambda x: CP.kv_block_bytes(16, 64, 8, 2, 1, x), "bytes_per_element", BAD_POS_INT),
-    (lambda x: CP.ring_kv_bytes_per_rank(x, 2, 64, 8), "seq_len", BAD_POS_INT),
-    (lambda x: CP.ring_kv_bytes_per_rank(128, x, 64, 8), "cp", [*BAD_POS_INT, 3]),
-    (lambda x: CP.ring_kv_bytes_per_rank(128, 2, 64, 8, x), "n_kv_heads", [0, 3, 16, True]),
-    (lambda x: CP.ring_kv_bytes_per_rank(128, 2, 64, 8, backward=x), "backward", BAD_BOOL),
-    (lambda x: CP.cp_activation_bytes_per_layer(128, 1, 64, 8, x), "cp", [*BAD_POS_INT, 3]),
-    (lambda x: CP.cp_activation_bytes_per_layer(x, 1, 64, 8, 2), "seq_len", BAD_POS_INT),
-    (lambda x: CP.cp_activation_bytes_per_layer(128, 1, 64, 8, 2, flash=x), "flash", BAD_BOOL),
-    (lambda x: CP.block_attention_flops(x, 64), "tokens_per_rank", BAD_POS_INT),
-    (lambda x: CP.block_attention_flops(16, x), "d_model", BAD_POS_INT),
-    (lambda x: CP.block_attention_flops(16, 64, x), "micro_batch", BAD_POS_INT),
-    (lambda x: CP.block_attention_flops(16, 64, 1, x), "causal_fraction", BAD_FRACTION),
-    (lambda x: CP.ring_step(16, 64, x, 1e9), "peak_flops", BAD_POS_REAL),
-    (lambda x: CP.ring_step(16, 64, 1e12, x), "bandwidth_bytes_per_s", BAD_POS_REAL),
-    (lambda x: CP.ring_step(16, 64, 1e12, 1e9, mfu=x), "mfu", BAD_FRACTION),
-    (lambda x: CP.ring_step(16, 64, 1e12, 1e9, latency_s=x), "latency_s", BAD_NON_NEG_REAL),
-    (lambda x: CP.ring_step(16, 64, 1e12, 1e9, n_heads=8, n_kv_heads=x), "n_kv_heads", [0, 3, 16]),
-    (lambda x: CP.compute_bound_tokens_per_rank(x, 1e9), "peak_flops", BAD_POS_REAL),
-    (lambda x: CP.compute_bound_tokens_per_rank(1e12, x), "bandwidth_bytes_per_s", BAD_POS_REAL),
-    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, d_model=x, n_heads=8), "d_model",
+    (lambda x: sharding.chunks_of_rank(x, 0), "world_size", BAD_POS_INT),
+    (lambda x: sharding.chunks_of_rank(2, x), "rank", [-1, 2, 2.5, True, None]),
+    (lambda x: sharding.chunks_of_rank(2, 0, x), "scheme", ["ring", None]),
+    (lambda x: sharding.n_chunks(x), "world_size", BAD_POS_INT),
+    (lambda x: sharding.positions_of_rank(x, 2, 0), "seq_len", [*BAD_POS_INT, 6]),
+    (lambda x: sharding.causal_work_per_rank(x, 2), "seq_len", [*BAD_POS_INT, 6]),
+    (lambda x: sharding.causal_work_per_rank(8, x), "world_size", [*BAD_POS_INT, 3]),
+    (lambda x: sharding.causal_blocks_per_rank(x), "world_size", BAD_POS_INT),
+    (lambda x: cost.kv_block_bytes(x, 64, 8), "tokens", BAD_POS_INT),
+    (lambda x: cost.kv_block_bytes(16, x, 8), "d_model", [*BAD_POS_INT, 60]),
+    (lambda x: cost.kv_block_bytes(16, 64, x), "n_heads", [*BAD_POS_INT, 3]),
+    (lambda x: cost.kv_block_bytes(16, 64, 8, x), "n_kv_heads", [*BAD_POS_INT[:-1], 3, 16]),
+    (lambda x: cost.kv_block_bytes(16, 64, 8, 2, x), "micro_batch", BAD_POS_INT),
+    (lambda x: cost.kv_block_bytes(16, 64, 8, 2, 1, x), "bytes_per_element", BAD_POS_INT),
+    (lambda x: cost.ring_kv_bytes_per_rank(x, 2, 64, 8), "seq_len", BAD_POS_INT),
+    (lambda x: cost.ring_kv_bytes_per_rank(128, x, 64, 8), "cp", [*BAD_POS_INT, 3]),
+    (lambda x: cost.ring_kv_bytes_per_rank(128, 2, 64, 8, x), "n_kv_heads", [0, 3, 16, True]),
+    (lambda x: cost.ring_kv_bytes_per_rank(128, 2, 64, 8, backward=x), "backward", BAD_BOOL),
+    (lambda x: cost.cp_activation_bytes_per_layer(128, 1, 64, 8, x), "cp", [*BAD_POS_INT, 3]),
+    (lambda x: cost.cp_activation_bytes_per_layer(x, 1, 64, 8, 2), "seq_len", BAD_POS_INT),
+    (lambda x: cost.cp_activation_bytes_per_layer(128, 1, 64, 8, 2, flash=x), "flash", BAD_BOOL),
+    (lambda x: cost.block_attention_flops(x, 64), "tokens_per_rank", BAD_POS_INT),
+    (lambda x: cost.block_attention_flops(16, x), "d_model", BAD_POS_INT),
+    (lambda x: cost.block_attention_flops(16, 64, x), "micro_batch", BAD_POS_INT),
+    (lambda x: cost.block_attention_flops(16, 64, 1, x), "causal_fraction", BAD_FRACTION),
+    (lambda x: cost.ring_step(16, 64, x, 1e9), "peak_flops", BAD_POS_REAL),
+    (lambda x: cost.ring_step(16, 64, 1e12, x), "bandwidth_bytes_per_s", BAD_POS_REAL),
+    (lambda x: cost.ring_step(16, 64, 1e12, 1e9, mfu=x), "mfu", BAD_FRACTION),
+    (lambda x: cost.ring_step(16, 64, 1e12, 1e9, latency_s=x), "latency_s", BAD_NON_NEG_REAL),
+    (lambda x: cost.ring_step(16, 64, 1e12, 1e9, n_heads=8, n_kv_heads=x), "n_kv_heads", [0, 3, 16]),
+    (lambda x: cost.compute_bound_tokens_per_rank(x, 1e9), "peak_flops", BAD_POS_REAL),
+    (lambda x: cost.compute_bound_tokens_per_rank(1e12, x), "bandwidth_bytes_per_s", BAD_POS_REAL),
+    (lambda x: cost.compute_bound_tokens_per_rank(1e12, 1e9, d_model=x, n_heads=8), "d_model",
      [*BAD_POS_INT, 60]),
-    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, n_heads=8, n_kv_heads=x), "n_kv_heads",
+    (lambda x: cost.compute_bound_tokens_per_rank(1e12, 1e9, n_heads=8, n_kv_heads=x), "n_kv_heads",
      [*BAD_POS_INT[:-1], 3, 16]),  # None means "as many as the heads"
-    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, mfu=x), "mfu", BAD_FRACTION),
-    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, latency_s=x), "latency_s",
+    (lambda x: cost.compute_bound_tokens_per_rank(1e12, 1e9, mfu=x), "mfu", BAD_FRACTION),
+    (lambda x: cost.compute_bound_tokens_per_rank(1e12, 1e9, latency_s=x), "latency_s",
      BAD_NON_NEG_REAL),
-    (lambda x: CP.compute_bound_tokens_per_rank(1e12, 1e9, causal_fraction=x), "causal_fraction",
+    (lambda x: cost.compute_bound_tokens_per_rank(1e12, 1e9, causal_fraction=x), "causal_fraction",
      BAD_FRACTION),
-    (lambda x: A.score_matrix_bytes(x, 8), "seq_len", BAD_POS_INT),
-    (lambda x: A.score_matrix_bytes(128, x), "n_heads", BAD_POS_INT),
-    (lambda x: A.score_matrix_bytes(128, 8, x), "micro_batch", BAD_POS_INT),
-    (lambda x: A.score_matrix_bytes(128, 8, 1, x), "bytes_per_element", BAD_POS_INT),
-    (lambda x: A.largest_intermediate_bytes(x, 64), "seq_len", BAD_POS_INT),
-    (lambda x: A.largest_intermediate_bytes(128, x), "head_dim", BAD_POS_INT),
-    (lambda x: A.largest_intermediate_bytes(128, 64, x), "batch_heads", BAD_POS_INT),
-    (lambda x: A.largest_intermediate_bytes(128, 64, 1, x, 16), "block_q", BAD_POS_INT),
-    (lambda x: A.largest_intermediate_bytes(128, 64, 1, 16, x), "block_k", BAD_POS_INT),
-    (lambda x: A.online_softmax(torch.zeros(3, 8), x), "block", BAD_POS_INT),
-    (lambda x: A.flash_attention(_Q, _Q, _Q, block_q=x), "block_q", BAD_POS_INT),
-    (lambda x: A.flash_attention(_Q, _Q, _Q, causal=x), "causal", BAD_BOOL),
-    (lambda x: A.naive_attention(_Q, _Q, _Q, causal=x), "causal", BAD_BOOL),
-    (lambda x: A.naive_attention(x, _Q, _Q), "q", [None, [[1.0]], torch.zeros(8, 3)]),
+    (lambda x: attention.score_matrix_bytes(x, 8), "seq_len", BAD_POS_INT),
+    (lambda x: attention.score_matrix_bytes(128, x), "n_heads", BAD_POS_INT),
+    (lambda x: attention.score_matrix_bytes(128, 8, x), "micro_batch", BAD_POS_INT),
+    (lambda x: attention.score_matrix_bytes(128, 8, 1, x), "bytes_per_element", BAD_POS_INT),
+    (lambda x: attention.largest_intermediate_bytes(x, 64), "seq_len", BAD_POS_INT),
+    (lambda x: attention.largest_intermediate_bytes(128, x), "head_dim", BAD_POS_INT),
+    (lambda x: attention.largest_intermediate_bytes(128, 64, x), "batch_heads", BAD_POS_INT),
+    (lambda x: attention.largest_intermediate_bytes(128, 64, 1, x, 16), "block_q", BAD_POS_INT),
+    (lambda x: attention.largest_intermediate_bytes(128, 64, 1, 16, x), "block_k", BAD_POS_INT),
+    (lambda x: attention.online_softmax(torch.zeros(3, 8), x), "block", BAD_POS_INT),
+    (lambda x: attention.flash_attention(_Q, _Q, _Q, block_q=x), "block_q", BAD_POS_INT),
+    (lambda x: attention.flash_attention(_Q, _Q, _Q, causal=x), "causal", BAD_BOOL),
+    (lambda x: attention.naive_attention(_Q, _Q, _Q, causal=x), "causal", BAD_BOOL),
+    (lambda x: attention.naive_attention(x, _Q, _Q), "q", [None, [[1.0]], torch.zeros(8, 3)]),
 ]
 
 
@@ -344,6 +343,6 @@ def test_kv_heads_must_divide_the_heads(n_heads, n_kv_heads):
     d_model = 64 * n_heads
     if n_kv_heads > n_heads or n_heads % n_kv_heads:
         with pytest.raises(ValueError, match="n_kv_heads"):
-            CP.kv_block_bytes(16, d_model, n_heads, n_kv_heads)
+            cost.kv_block_bytes(16, d_model, n_heads, n_kv_heads)
     else:  # 2 (K and V) · tokens · head_dim · kv heads · 2 bytes
-        assert CP.kv_block_bytes(16, d_model, n_heads, n_kv_heads) == 2 * 16 * 64 * n_kv_heads * 2
+        assert cost.kv_block_bytes(16, d_model, n_heads, n_kv_heads) == 2 * 16 * 64 * n_kv_heads * 2

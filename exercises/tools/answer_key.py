@@ -132,8 +132,8 @@ def _answers_07_pipeline(p: dict) -> dict[str, float]:
 
 def _answers_08_context_parallel(p: dict) -> dict[str, float]:
     from labutils.attention import score_matrix_bytes
-    from labutils.parallel.context_parallel import (compute_bound_tokens_per_rank,
-                                                    ring_kv_bytes_per_rank)
+    from labutils.parallel.context.cost import (compute_bound_tokens_per_rank,
+                                                ring_kv_bytes_per_rank)
 
     e, b = p["bytes_per_element"], p["micro_batch"]
     return {

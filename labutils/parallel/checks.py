@@ -18,7 +18,8 @@ import torch.distributed as dist
 
 from labutils.attention import naive_attention
 from labutils.model import TransformerConfig, tiny_config
-from labutils.parallel import composition, context_parallel, ddp, zero
+from labutils.parallel import composition, ddp, zero
+from labutils.parallel.context import sharding, workers
 from labutils.parallel.grid import GridShape, rank_device
 from labutils.parallel.harness import max_grad_difference, reference_gradients
 
@@ -93,13 +94,13 @@ def cp_check() -> float:
     world = dist.get_world_size()
     g = torch.Generator().manual_seed(0)
     q, k, v, grad_out = (torch.randn(2, 2, 4 * world, 8, generator=g) for _ in range(4))
-    mine = context_parallel.ring_attention_worker(q, k, v, True, "zigzag", grad_out)
+    mine = workers.ring_attention_worker(q, k, v, True, "zigzag", grad_out)
     ranks = _gather({n: mine[n] for n in ("out", "dq", "dk", "dv")})
     full = [t.clone().requires_grad_() for t in (q, k, v)]
     out = naive_attention(*full, causal=True)
     out.backward(grad_out)
     expected = {"out": out.detach(), "dq": full[0].grad, "dk": full[1].grad, "dv": full[2].grad}
-    return max((context_parallel.unshard([r[n] for r in ranks], "zigzag") - t).abs().max().item()
+    return max((sharding.unshard([r[n] for r in ranks], "zigzag") - t).abs().max().item()
                for n, t in expected.items())
 
 

@@ -1,7 +1,7 @@
 """Context-parallel explorer: sequence length, CP degree, model shape, link → memory, ring cost.
 
 Every number comes from tested functions: :func:`labutils.attention.score_matrix_bytes`,
-:mod:`labutils.parallel.context_parallel` (activation bytes per rank, K/V bytes sent, one ring
+:mod:`labutils.parallel.context.cost` (activation bytes per rank, K/V bytes sent, one ring
 step's compute vs transfer, the compute-bound tokens per rank) and :mod:`labutils.hardware`;
 :func:`labutils.widgets.calculator.calculator` wires :func:`report` to the controls.
 """
@@ -12,8 +12,8 @@ import ipywidgets as w
 
 from labutils import hardware
 from labutils.attention import score_matrix_bytes
-from labutils.parallel import context_parallel as CP
-from labutils.parallel.collectives import LINKS
+from labutils.hardware import LINKS
+from labutils.parallel.context import cost
 from labutils.widgets.calculator import calculator
 
 CP_CHOICES = [1, 2, 4, 8, 16, 32, 64]
@@ -24,21 +24,21 @@ D_MODEL_CHOICES = [2048, 4096, 5120, 8192, 16384]
 def report(seq_len: int, cp: int, d_model: int, head_dim: int, n_kv_heads: int, accelerator: str,
            link: str, causal: bool = True, mfu: float = 0.5) -> str:
     """HTML lines for one setting (bf16, micro-batch 1, one layer). ``link`` is a key of
-    :data:`labutils.parallel.collectives.LINKS`."""
+    :data:`labutils.hardware.LINKS`."""
     n_heads = d_model // head_dim
     kv = min(n_kv_heads, n_heads)
     spec, lk = hardware.get(accelerator), LINKS[link]
     n = seq_len // cp
     f = 0.5 if causal else 1.0  # a causal zigzag step computes half its block
-    step = CP.ring_step(n, d_model, spec.peak_flops("bf16"), lk.bandwidth_bytes_per_s,
+    step = cost.ring_step(n, d_model, spec.peak_flops("bf16"), lk.bandwidth_bytes_per_s,
                         n_heads=n_heads, n_kv_heads=kv, mfu=mfu, latency_s=lk.latency_s,
                         causal_fraction=f)
-    bound = CP.compute_bound_tokens_per_rank(
+    bound = cost.compute_bound_tokens_per_rank(
         spec.peak_flops("bf16"), lk.bandwidth_bytes_per_s, d_model=d_model, n_heads=n_heads,
         n_kv_heads=kv, mfu=mfu, latency_s=lk.latency_s, causal_fraction=f)
-    act_flash = CP.cp_activation_bytes_per_layer(seq_len, 1, d_model, n_heads, cp, flash=True)
-    act_naive = CP.cp_activation_bytes_per_layer(seq_len, 1, d_model, n_heads, cp, flash=False)
-    sent = CP.ring_kv_bytes_per_rank(seq_len, cp, d_model, n_heads, kv)
+    act_flash = cost.cp_activation_bytes_per_layer(seq_len, 1, d_model, n_heads, cp, flash=True)
+    act_naive = cost.cp_activation_bytes_per_layer(seq_len, 1, d_model, n_heads, cp, flash=False)
+    sent = cost.ring_kv_bytes_per_rank(seq_len, cp, d_model, n_heads, kv)
     verdict = ("<b style='color:green'>hidden</b> (compute-bound)" if step.hidden
                else "<b style='color:firebrick'>exposed</b> (communication-bound)")
     return (
