@@ -11,7 +11,7 @@
   chapter goes to book/_build/screenshots/ (gitignored) for a person to look at.
 * on the same visit, every static calculator (book/_static/calculators/, issue #17) gets one
   control changed: its text must change, equal what labutils computes for the new setting
-  (``labutils.widgets.static.reference_html``) and be what the page shows; the frozen widget
+  (``labutils.widgets.static_reference.reference_html``) and be what the page shows; the frozen widget
   beside it is hidden, calculators that need a kernel say they are snapshots, and a screenshot
   of each calculator after its change goes to book/_build/screenshots/calculator_<name>.png.
 """
@@ -481,7 +481,7 @@ def test_static_calculators_recompute_as_labutils_does(browser_pass: dict[str, A
     """The page starts on the widget's first setting with labutils' text; one control changed
     per calculator: the text changed, it is exactly labutils' text for the new setting, and the
     page shows it (whitespace aside)."""
-    from labutils.widgets.static import reference_html
+    from labutils.widgets.static_reference import reference_html
 
     for page, calc in _static_calculators(browser_pass):
         where = f"{page}: {calc['calculator']}"

@@ -7,7 +7,7 @@ The JavaScript is written by hand, so it is tested against the Python it mirrors
 * every static calculator on a seeded grid of settings drawn from its real controls (captured
   from the markup :func:`labutils.widgets.calculator.calculator` displays): the numbers of the
   JavaScript ``compute`` against labutils' to a relative 1e-9, and the text ``render`` shows
-  against what the live calculator shows (:func:`labutils.widgets.static.reference_html`),
+  against what the live calculator shows (:func:`labutils.widgets.static_reference.reference_html`),
   exactly, including the red message of a setting labutils rejects.
 
 Skipped with a message where ``node`` is not installed.
@@ -44,6 +44,7 @@ from labutils.widgets import (  # noqa: E402
     pipeline as pipeline_widget,
     scaling as scaling_widget,
     static,
+    static_reference,
     tensor_parallel as tp_widget,
     throughput as throughput_widget,
 )
@@ -335,7 +336,7 @@ def _js_numbers(name: str, js: Any) -> dict[str, float]:
 
 
 def test_every_static_calculator_is_tested() -> None:
-    assert set(BUILDERS) == set(static.CONSTANTS) == set(static.REFERENCE) == set(NUMBERS)
+    assert set(BUILDERS) == set(static.CONSTANTS) == set(static_reference.REFERENCE) == set(NUMBERS)
     files = {p.stem for p in JS_DIR.glob("*.js")}
     assert set(static.CONSTANTS) <= files
 
@@ -357,7 +358,7 @@ def test_javascript_matches_labutils(name: str, fast_figures: None) -> None:
                     "error_style": payload["error_style"]} for v in grid])
     rejected = 0
     for values, js in zip(grid, got):
-        want_text = static.reference_html(name, values, consts)
+        want_text = static_reference.reference_html(name, values, consts)
         assert js["text"] == want_text, f"{name} at {values}:\njs:     {js['text']}\npython: {want_text}"
         if want_text.startswith("<span style="):  # rejected by labutils: the JS refused it too
             rejected += 1
