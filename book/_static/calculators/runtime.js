@@ -179,12 +179,7 @@
     }
     host.append(box); // the JSON stays: the browser test reads the constants from it
     const cell = host.closest(".cell_output");
-    if (cell) { // hide the frozen widget (and anything else) beside our output
-      let own = host;
-      while (own.parentElement && own.parentElement !== cell) own = own.parentElement;
-      own.classList.add("sc-host");
-      cell.classList.add("sc-live");
-    }
+    if (cell) cell.classList.add("sc-live"); // calculators.css hides the frozen widget in it
     host.hidden = false;
     update(null);
   }
