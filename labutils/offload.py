@@ -161,7 +161,7 @@ FSDP2_VARIANTS = ("full", "no_reshard", "cpu_offload", "hybrid")
 
 
 def train_fsdp2_variant(run: object, variant: str) -> dict:
-    """Worker: train ``run`` (a :class:`labutils.parallel.zero.ZeroRun`) with FSDP2's ``variant``.
+    """Worker: train ``run`` (a :class:`labutils.parallel.data.zero_workers.ZeroRun`) with FSDP2's ``variant``.
 
     * ``"full"``: ``fully_shard`` on each block and the root (the defaults);
     * ``"no_reshard"``: ``reshard_after_forward=False`` everywhere (gather once per step);
@@ -176,7 +176,7 @@ def train_fsdp2_variant(run: object, variant: str) -> dict:
     from torch.distributed.fsdp import CPUOffloadPolicy
 
     from labutils.parallel.grid import rank_device
-    from labutils.parallel.zero import ZeroRun, train_fsdp2
+    from labutils.parallel.data.zero_workers import ZeroRun, train_fsdp2
 
     if not isinstance(run, ZeroRun):
         raise TypeError(f"run must be a ZeroRun, got {type(run).__name__}")

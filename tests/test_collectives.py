@@ -12,21 +12,21 @@ import torch
 
 from labutils import hardware
 from labutils.parallel import RankError, launch
-from labutils.parallel import collectives as C
+from labutils.parallel import collectives
 
 SIZES = [0, 1, 5, 12, 1001]  # 5, 1001 are not divisible by 2, 3 or 4; 0 and 1 give empty chunks
 
 
 @pytest.mark.parametrize("world_size", [2, 3, 4])
 def test_ring_all_reduce_matches_dist_all_reduce_and_sends_the_formula(world_size):
-    results = launch(C.check_all_reduce_worker, world_size, SIZES, "ring", timeout_s=60)
+    results = launch(collectives.check_all_reduce_worker, world_size, SIZES, "ring", timeout_s=60)
     for rank, per_size in enumerate(results):
         for numel, r in zip(SIZES, per_size):
             assert r["max_abs_diff"] <= 1e-12, (world_size, rank, numel)
             # exact per-rank count for any size: 2n - |c_r| - |c_{r+1}| elements of 8 bytes
-            assert r["sent_bytes"] == 8 * C.ring_all_reduce_sent_elements(numel, world_size, rank)
+            assert r["sent_bytes"] == 8 * collectives.ring_all_reduce_sent_elements(numel, world_size, rank)
             # it receives every chunk but its own and its left neighbour's, once per phase
-            sizes = [b - a for a, b in C.chunk_bounds(numel, world_size)]
+            sizes = [b - a for a, b in collectives.chunk_bounds(numel, world_size)]
             assert r["received_bytes"] == 8 * (2 * numel - sizes[rank] - sizes[rank - 1])
     for i, numel in enumerate(SIZES):
         total = sum(res[i]["sent_bytes"] for res in results)
@@ -34,26 +34,26 @@ def test_ring_all_reduce_matches_dist_all_reduce_and_sends_the_formula(world_siz
     # where p divides n, every rank sends exactly 2(p-1)/p n bytes (Patarasuk & Yuan 2009)
     n = 12
     for res in results:
-        assert res[SIZES.index(n)]["sent_bytes"] == C.ring_all_reduce_bytes_per_rank(8 * n, world_size)
+        assert res[SIZES.index(n)]["sent_bytes"] == collectives.ring_all_reduce_bytes_per_rank(8 * n, world_size)
         assert res[SIZES.index(n)]["messages_sent"] == 2 * (world_size - 1)
 
 
 def test_naive_all_reduce_is_correct_and_root_sends_p_minus_1_copies():
     p, sizes = 3, [5, 12]
-    both = launch(C.compare_all_reduce_worker, p, sizes, ("ring", "naive"), timeout_s=60)
+    both = launch(collectives.compare_all_reduce_worker, p, sizes, ("ring", "naive"), timeout_s=60)
     assert all(r["max_abs_diff"] <= 1e-12 for b in both for r in b["ring"])
     results = [b["naive"] for b in both]
     for rank, per_size in enumerate(results):
         for numel, r in zip(sizes, per_size):
             assert r["max_abs_diff"] <= 1e-12
-            assert r["sent_bytes"] == C.naive_all_reduce_bytes_per_rank(8 * numel, p, rank)
+            assert r["sent_bytes"] == collectives.naive_all_reduce_bytes_per_rank(8 * numel, p, rank)
     assert results[0][1]["sent_bytes"] == 2 * 8 * 12  # root: (p-1) n
     assert results[1][1]["sent_bytes"] == 8 * 12
 
 
 @pytest.mark.parametrize("world_size", [3, 4])
 def test_ring_reduce_scatter_and_all_gather(world_size):
-    for r in launch(C.check_scatter_gather_worker, world_size, 7, timeout_s=60):
+    for r in launch(collectives.check_scatter_gather_worker, world_size, 7, timeout_s=60):
         assert torch.equal(r["scatter"], r["scatter_expected"])
         assert torch.equal(r["gather"].double(), r["gather_expected"])
 
@@ -61,7 +61,7 @@ def test_ring_reduce_scatter_and_all_gather(world_size):
 def test_a_failing_rank_surfaces_as_an_error_not_a_hang():
     t0 = time.monotonic()
     with pytest.raises(RankError) as info:
-        launch(C.ring_with_bad_rank_worker, 3, 1, timeout_s=30)
+        launch(collectives.ring_with_bad_rank_worker, 3, 1, timeout_s=30)
     assert info.value.rank == 1
     assert "contiguous" in str(info.value)
     assert time.monotonic() - t0 < 30
@@ -70,45 +70,45 @@ def test_a_failing_rank_surfaces_as_an_error_not_a_hang():
 def test_chunk_bounds_cover_everything_like_tensor_split():
     for n in [0, 1, 5, 12, 1001]:
         for p in [1, 2, 3, 4, 7]:
-            bounds = C.chunk_bounds(n, p)
+            bounds = collectives.chunk_bounds(n, p)
             sizes = [b - a for a, b in bounds]
             assert sizes == [len(c) for c in torch.tensor_split(torch.arange(n), p)]
             assert bounds[0][0] == 0 and bounds[-1][1] == n
 
 
 def test_byte_formulas():
-    assert C.ring_all_reduce_bytes_per_rank(1000, 4) == pytest.approx(1500)
-    assert C.ring_all_reduce_bytes_per_rank(1000, 1) == 0
+    assert collectives.ring_all_reduce_bytes_per_rank(1000, 4) == pytest.approx(1500)
+    assert collectives.ring_all_reduce_bytes_per_rank(1000, 1) == 0
     # ring vs naive: the ring's per-rank traffic stays below 2n, the naive root's grows with p
-    assert C.naive_all_reduce_bytes_per_rank(1000, 8, 0) == 7000
-    assert C.naive_all_reduce_bytes_per_rank(1000, 8, 3) == 1000
+    assert collectives.naive_all_reduce_bytes_per_rank(1000, 8, 0) == 7000
+    assert collectives.naive_all_reduce_bytes_per_rank(1000, 8, 3) == 1000
     for p in range(1, 9):
-        assert sum(C.ring_all_reduce_sent_elements(10, p, r) for r in range(p)) == 2 * (p - 1) * 10
+        assert sum(collectives.ring_all_reduce_sent_elements(10, p, r) for r in range(p)) == 2 * (p - 1) * 10
 
 
 def test_alpha_beta_time_formulas():
     a, b, n = 1e-5, 1e-9, 1e6
-    assert C.alpha_beta_time(n, 1, a, b) == 0.0
-    assert C.alpha_beta_time(n, 4, a, b, "ring") == pytest.approx(6 * a + 1.5 * n * b)
-    assert C.alpha_beta_time(n, 8, a, b, "tree") == pytest.approx(6 * (a + n * b))
-    assert C.alpha_beta_time(n, 8, a, b, "recursive_doubling") == pytest.approx(3 * (a + n * b))
-    assert C.alpha_beta_time(n, 8, a, b, "rabenseifner") == pytest.approx(6 * a + 1.75 * n * b)
-    assert C.alpha_beta_time(n, 4, a, b, "naive") == pytest.approx(6 * (a + n * b))
+    assert collectives.alpha_beta_time(n, 1, a, b) == 0.0
+    assert collectives.alpha_beta_time(n, 4, a, b, "ring") == pytest.approx(6 * a + 1.5 * n * b)
+    assert collectives.alpha_beta_time(n, 8, a, b, "tree") == pytest.approx(6 * (a + n * b))
+    assert collectives.alpha_beta_time(n, 8, a, b, "recursive_doubling") == pytest.approx(3 * (a + n * b))
+    assert collectives.alpha_beta_time(n, 8, a, b, "rabenseifner") == pytest.approx(6 * a + 1.75 * n * b)
+    assert collectives.alpha_beta_time(n, 4, a, b, "naive") == pytest.approx(6 * (a + n * b))
     # large messages: the ring beats the tree; tiny messages on many ranks: the tree wins
-    assert C.alpha_beta_time(1e9, 64, a, b, "ring") < C.alpha_beta_time(1e9, 64, a, b, "tree")
-    assert C.alpha_beta_time(8, 64, a, b, "tree") < C.alpha_beta_time(8, 64, a, b, "ring")
+    assert collectives.alpha_beta_time(1e9, 64, a, b, "ring") < collectives.alpha_beta_time(1e9, 64, a, b, "tree")
+    assert collectives.alpha_beta_time(8, 64, a, b, "tree") < collectives.alpha_beta_time(8, 64, a, b, "ring")
 
 
 def test_lecture_bandwidths_are_cited_and_agree_with_hardware():
-    assert C.NVSWITCH.bandwidth_bytes_per_s == 900e9
-    assert C.INFINIBAND.bandwidth_bytes_per_s == 50e9
-    for link in (C.NVSWITCH, C.INFINIBAND):
+    assert hardware.NVSWITCH.bandwidth_bytes_per_s == 900e9
+    assert hardware.INFINIBAND.bandwidth_bytes_per_s == 50e9
+    for link in (hardware.NVSWITCH, hardware.INFINIBAND):
         assert "Lecture 1, *Pretraining Large Language Models*" in link.source
-    assert C.Link is hardware.Link  # one link model, in labutils.hardware
-    assert hardware.get("H100-SXM").interconnect_bytes_per_s == C.NVSWITCH.bandwidth_bytes_per_s
+    assert hardware.Link is hardware.Link  # one link model, in labutils.hardware
+    assert hardware.get("H100-SXM").interconnect_bytes_per_s == hardware.NVSWITCH.bandwidth_bytes_per_s
     # 7B bf16 gradients on a ring of 8 GPUs over NVSwitch: 2·7/8·14e9 B / 900 GB/s + 14 α
-    t = C.link_all_reduce_time(14e9, 8, C.NVSWITCH)
-    assert t == pytest.approx(2 * 7 / 8 * 14e9 / 900e9 + 14 * C.NVSWITCH.latency_s)
+    t = collectives.link_all_reduce_time(14e9, 8, hardware.NVSWITCH)
+    assert t == pytest.approx(2 * 7 / 8 * 14e9 / 900e9 + 14 * hardware.NVSWITCH.latency_s)
     assert 0.02 < t < 0.03
 
 
@@ -117,16 +117,16 @@ def test_fit_recovers_known_alpha_beta_from_synthetic_timings(algorithm):
     alpha, beta, p = 25e-6, 1 / 3e9, 4
     sizes = np.logspace(2, 8, 13)
     rng = np.random.default_rng(0)
-    times = np.array([C.alpha_beta_time(n, p, alpha, beta, algorithm) for n in sizes])
-    exact = C.fit_alpha_beta(sizes, times, p, algorithm)
+    times = np.array([collectives.alpha_beta_time(n, p, alpha, beta, algorithm) for n in sizes])
+    exact = collectives.fit_alpha_beta(sizes, times, p, algorithm)
     assert exact.alpha_s == pytest.approx(alpha, rel=1e-6)
     assert exact.beta_s_per_byte == pytest.approx(beta, rel=1e-6)
     assert exact.max_rel_error < 1e-6
-    noisy = C.fit_alpha_beta(sizes, times * (1 + 0.02 * rng.standard_normal(len(sizes))), p, algorithm)
+    noisy = collectives.fit_alpha_beta(sizes, times * (1 + 0.02 * rng.standard_normal(len(sizes))), p, algorithm)
     assert noisy.alpha_s == pytest.approx(alpha, rel=0.1)
     assert noisy.beta_s_per_byte == pytest.approx(beta, rel=0.05)
     assert noisy.bandwidth_bytes_per_s == pytest.approx(3e9, rel=0.05)
-    assert noisy.predict(1e6) == pytest.approx(C.alpha_beta_time(1e6, p, noisy.alpha_s,
+    assert noisy.predict(1e6) == pytest.approx(collectives.alpha_beta_time(1e6, p, noisy.alpha_s,
                                                                  noisy.beta_s_per_byte, algorithm))
 
 
@@ -135,49 +135,49 @@ def test_measured_timings_give_a_positive_fit():
     # a 1 KiB one), so the largest message is 32 MiB: there the bandwidth term dominates any jitter.
     # The assertions are on signs and order, never on speeds.
     sizes = [2**10, 2**14, 2**18, 2**25]
-    times = np.array(C.measure_all_reduce(sizes, 2, "ring", repeats=3))
+    times = np.array(collectives.measure_all_reduce(sizes, 2, "ring", repeats=3))
     assert times.shape == (4,) and np.all(times > 0)
     assert times[-1] > times[0], "a 32 MiB all-reduce must take longer than a 1 KiB one"
-    fit = C.fit_alpha_beta(sizes, times, 2)
+    fit = collectives.fit_alpha_beta(sizes, times, 2)
     assert fit.alpha_s >= 0 and fit.beta_s_per_byte >= 0 and math.isfinite(fit.max_rel_error)
     assert fit.predict(sizes[-1]) > fit.predict(sizes[0])
 
 
 def test_bus_bandwidth():
-    assert C.bus_bandwidth_bytes_per_s(1e9, 1.0, 4) == pytest.approx(1.5e9)
+    assert collectives.bus_bandwidth_bytes_per_s(1e9, 1.0, 4) == pytest.approx(1.5e9)
 
 
 def test_bad_input():
     with pytest.raises(TypeError, match="tensor"):
-        C.ring_all_reduce([1.0, 2.0])
+        collectives.ring_all_reduce([1.0, 2.0])
     with pytest.raises(TypeError, match="dtype"):
-        C.ring_all_reduce(torch.ones(3, dtype=torch.bool))
+        collectives.ring_all_reduce(torch.ones(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="contiguous"):
-        C.ring_all_reduce(torch.ones(3, 2).t())
+        collectives.ring_all_reduce(torch.ones(3, 2).t())
     with pytest.raises(RuntimeError, match="process group"):
-        C.ring_all_reduce(torch.ones(3))  # no group in the test process
+        collectives.ring_all_reduce(torch.ones(3))  # no group in the test process
     with pytest.raises(ValueError, match="world_size"):
-        C.alpha_beta_time(10, 0, 1e-6, 1e-9)
+        collectives.alpha_beta_time(10, 0, 1e-6, 1e-9)
     with pytest.raises(TypeError, match="world_size"):
-        C.alpha_beta_time(10, 2.0, 1e-6, 1e-9)
+        collectives.alpha_beta_time(10, 2.0, 1e-6, 1e-9)
     with pytest.raises(ValueError, match="n_bytes"):
-        C.alpha_beta_time(-1, 2, 1e-6, 1e-9)
+        collectives.alpha_beta_time(-1, 2, 1e-6, 1e-9)
     with pytest.raises(ValueError, match="alpha_s"):
-        C.alpha_beta_time(10, 2, float("nan"), 1e-9)
+        collectives.alpha_beta_time(10, 2, float("nan"), 1e-9)
     with pytest.raises(ValueError, match="algorithm"):
-        C.alpha_beta_time(10, 2, 1e-6, 1e-9, algorithm="butterfly")
+        collectives.alpha_beta_time(10, 2, 1e-6, 1e-9, algorithm="butterfly")
     with pytest.raises(ValueError, match="distinct"):
-        C.fit_alpha_beta([10, 10], [1e-3, 1e-3], 2)
+        collectives.fit_alpha_beta([10, 10], [1e-3, 1e-3], 2)
     with pytest.raises(ValueError, match="times_s"):
-        C.fit_alpha_beta([10, 100], [1e-3, 0.0], 2)
+        collectives.fit_alpha_beta([10, 100], [1e-3, 0.0], 2)
     with pytest.raises(ValueError, match="equal length"):
-        C.fit_alpha_beta([10, 100, 1000], [1e-3, 2e-3], 2)
+        collectives.fit_alpha_beta([10, 100, 1000], [1e-3, 2e-3], 2)
     with pytest.raises(ValueError, match="rank"):
-        C.ring_all_reduce_sent_elements(10, 2, 2)
+        collectives.ring_all_reduce_sent_elements(10, 2, 2)
     with pytest.raises(ValueError, match="bandwidth"):
-        C.Link("x", 0.0, 1e-6, "test")
+        hardware.Link("x", 0.0, 1e-6, "test")
     with pytest.raises(ValueError, match="impl"):
-        C._all_reduce_by("nccl")
+        collectives._all_reduce_by("nccl")
 
 
 def _free_port() -> int:
@@ -224,32 +224,32 @@ BAD_POS_REAL = [0, 0.0, -1, NAN, INF, -INF, True, "1", None]
 BAD_NON_NEG_REAL = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
 
 COLLECTIVES_BAD_CASES = [
-    (lambda x: C.chunk_bounds(x, 2), "numel", BAD_NON_NEG_INT),
-    (lambda x: C.chunk_bounds(10, x), "world_size", BAD_POS_INT),
-    (lambda x: C.ring_all_reduce_bytes_per_rank(x, 4), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: C.ring_all_reduce_bytes_per_rank(1e6, x), "world_size", BAD_POS_INT),
-    (lambda x: C.ring_all_reduce_sent_elements(x, 4, 0), "numel", BAD_NON_NEG_INT),
-    (lambda x: C.ring_all_reduce_sent_elements(10, x, 0), "world_size", BAD_POS_INT),
-    (lambda x: C.ring_all_reduce_sent_elements(10, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
-    (lambda x: C.naive_all_reduce_bytes_per_rank(x, 4, 0), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: C.naive_all_reduce_bytes_per_rank(1e6, x, 0), "world_size", BAD_POS_INT),
-    (lambda x: C.naive_all_reduce_bytes_per_rank(1e6, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
-    (lambda x: C.naive_all_reduce_bytes_per_rank(1e6, 4, 0, x), "root", [*BAD_NON_NEG_INT, 4]),
-    (lambda x: C.alpha_beta_coefficients(x, 4), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: C.alpha_beta_coefficients(1e6, x), "world_size", BAD_POS_INT),
-    (lambda x: C.alpha_beta_coefficients(1e6, 4, x), "algorithm", ["butterfly", None]),
-    (lambda x: C.alpha_beta_time(1e6, 4, x, 1e-9), "alpha_s", BAD_NON_NEG_REAL),
-    (lambda x: C.alpha_beta_time(1e6, 4, 1e-6, x), "beta_s_per_byte", BAD_NON_NEG_REAL),
-    (lambda x: C.link_all_reduce_time(1e6, 4, x), "link", [None, "nvswitch", 900e9]),
-    (lambda x: C.link_all_reduce_time(x, 4, C.NVSWITCH), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: C.bus_bandwidth_bytes_per_s(x, 1.0, 4), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: C.bus_bandwidth_bytes_per_s(1e6, x, 4), "time_s", BAD_POS_REAL),
-    (lambda x: C.bus_bandwidth_bytes_per_s(1e6, 1.0, x), "world_size", [*BAD_POS_INT, 1]),
-    (lambda x: C.fit_alpha_beta(x, [1e-3, 2e-3], 2), "n_bytes", [None, [1.0, NAN], [-1.0, 10.0]]),
-    (lambda x: C.fit_alpha_beta([10, 100], x, 2), "times_s", [None, [1e-3, INF], [1e-3, -1.0]]),
-    (lambda x: C.fit_alpha_beta([10, 100], [1e-3, 2e-3], x), "world_size", [*BAD_POS_INT, 1]),
-    (lambda x: C.Link("x", x, 1e-6, "test"), "bandwidth_bytes_per_s", BAD_POS_REAL),
-    (lambda x: C.Link("x", 1e9, x, "test"), "latency_s", BAD_NON_NEG_REAL),
+    (lambda x: collectives.chunk_bounds(x, 2), "numel", BAD_NON_NEG_INT),
+    (lambda x: collectives.chunk_bounds(10, x), "world_size", BAD_POS_INT),
+    (lambda x: collectives.ring_all_reduce_bytes_per_rank(x, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: collectives.ring_all_reduce_bytes_per_rank(1e6, x), "world_size", BAD_POS_INT),
+    (lambda x: collectives.ring_all_reduce_sent_elements(x, 4, 0), "numel", BAD_NON_NEG_INT),
+    (lambda x: collectives.ring_all_reduce_sent_elements(10, x, 0), "world_size", BAD_POS_INT),
+    (lambda x: collectives.ring_all_reduce_sent_elements(10, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
+    (lambda x: collectives.naive_all_reduce_bytes_per_rank(x, 4, 0), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: collectives.naive_all_reduce_bytes_per_rank(1e6, x, 0), "world_size", BAD_POS_INT),
+    (lambda x: collectives.naive_all_reduce_bytes_per_rank(1e6, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
+    (lambda x: collectives.naive_all_reduce_bytes_per_rank(1e6, 4, 0, x), "root", [*BAD_NON_NEG_INT, 4]),
+    (lambda x: collectives.alpha_beta_coefficients(x, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: collectives.alpha_beta_coefficients(1e6, x), "world_size", BAD_POS_INT),
+    (lambda x: collectives.alpha_beta_coefficients(1e6, 4, x), "algorithm", ["butterfly", None]),
+    (lambda x: collectives.alpha_beta_time(1e6, 4, x, 1e-9), "alpha_s", BAD_NON_NEG_REAL),
+    (lambda x: collectives.alpha_beta_time(1e6, 4, 1e-6, x), "beta_s_per_byte", BAD_NON_NEG_REAL),
+    (lambda x: collectives.link_all_reduce_time(1e6, 4, x), "link", [None, "nvswitch", 900e9]),
+    (lambda x: collectives.link_all_reduce_time(x, 4, hardware.NVSWITCH), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: collectives.bus_bandwidth_bytes_per_s(x, 1.0, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: collectives.bus_bandwidth_bytes_per_s(1e6, x, 4), "time_s", BAD_POS_REAL),
+    (lambda x: collectives.bus_bandwidth_bytes_per_s(1e6, 1.0, x), "world_size", [*BAD_POS_INT, 1]),
+    (lambda x: collectives.fit_alpha_beta(x, [1e-3, 2e-3], 2), "n_bytes", [None, [1.0, NAN], [-1.0, 10.0]]),
+    (lambda x: collectives.fit_alpha_beta([10, 100], x, 2), "times_s", [None, [1e-3, INF], [1e-3, -1.0]]),
+    (lambda x: collectives.fit_alpha_beta([10, 100], [1e-3, 2e-3], x), "world_size", [*BAD_POS_INT, 1]),
+    (lambda x: hardware.Link("x", x, 1e-6, "test"), "bandwidth_bytes_per_s", BAD_POS_REAL),
+    (lambda x: hardware.Link("x", 1e9, x, "test"), "latency_s", BAD_NON_NEG_REAL),
 ]
 
 

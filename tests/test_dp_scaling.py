@@ -8,58 +8,57 @@ import math
 import pytest
 
 from labutils import hardware
-from labutils.parallel import collectives as C
-from labutils.parallel import dp_scaling as S
+from labutils.parallel.data import cost
 
 LECTURE_GPUS = [1, 4, 16, 64, 256]  # 000_f52c65b7512ce437.txt, "Scalability in Distributed ML Example"
 
 
 def test_compute_time_is_6NT_over_achieved_peak():
-    c = S.DPCluster(7e9, accelerator="A100-80GB", mfu=0.5)
-    fwd, bwd = S.compute_time_s(c, 4096)
+    c = cost.DPCluster(7e9, accelerator="A100-80GB", mfu=0.5)
+    fwd, bwd = cost.compute_time_s(c, 4096)
     peak = hardware.get("A100-80GB").peak_flops("bf16")
     assert fwd + bwd == pytest.approx(6 * 7e9 * 4096 / (0.5 * peak))
     assert bwd == pytest.approx(2 * fwd)
 
 
 def test_lecture_strong_and_weak_tables_are_reproduced():
-    c = S.DPCluster(7e9)
-    strong = S.strong_scaling(c, LECTURE_GPUS, 2048, 4096)
+    c = cost.DPCluster(7e9)
+    strong = cost.strong_scaling(c, LECTURE_GPUS, 2048, 4096)
     assert [r.step.tokens_per_gpu / 4096 for r in strong] == [2048, 512, 128, 32, 8]
     assert all(r.global_batch_tokens == 2048 * 4096 for r in strong)
-    weak = S.weak_scaling(c, LECTURE_GPUS, 32, 4096)
+    weak = cost.weak_scaling(c, LECTURE_GPUS, 32, 4096)
     assert [r.global_batch_tokens / 4096 for r in weak] == [32, 128, 512, 2048, 8192]
 
 
 def test_simulate_overlap_limits():
     # no communication: the step is compute only
-    assert S.simulate_overlap(1.0, 2.0, [10, 10], [0.0, 0.0]) == (3.0, 0.0)
+    assert cost.simulate_overlap(1.0, 2.0, [10, 10], [0.0, 0.0]) == (3.0, 0.0)
     # one bucket is ready only when backward ends: nothing hides
-    step, exposed = S.simulate_overlap(1.0, 2.0, [10], [0.5])
+    step, exposed = cost.simulate_overlap(1.0, 2.0, [10], [0.5])
     assert exposed == pytest.approx(0.5) and step == pytest.approx(3.5)
     # many quick buckets: only the last one is exposed
-    step, exposed = S.simulate_overlap(1.0, 2.0, [1] * 10, [0.01] * 10)
+    step, exposed = cost.simulate_overlap(1.0, 2.0, [1] * 10, [0.01] * 10)
     assert exposed == pytest.approx(0.01)
     # communication slower than backward: the link is the bottleneck
-    step, exposed = S.simulate_overlap(1.0, 1.0, [1] * 4, [1.0] * 4)
+    step, exposed = cost.simulate_overlap(1.0, 1.0, [1] * 4, [1.0] * 4)
     assert step == pytest.approx(1.0 + 0.25 + 4.0)
 
 
 def test_overlap_never_slower_and_bucket_size_trades_latency_for_exposure():
-    c = S.DPCluster(1e9, overlap=True)
-    n = S.DPCluster(1e9, overlap=False)
+    c = cost.DPCluster(1e9, overlap=True)
+    n = cost.DPCluster(1e9, overlap=False)
     for p in (2, 8, 64, 512):
-        assert S.dp_step(c, p, 4096).step_s <= S.dp_step(n, p, 4096).step_s
+        assert cost.dp_step(c, p, 4096).step_s <= cost.dp_step(n, p, 4096).step_s
     # tiny buckets pay α per message; one giant bucket exposes all of the all-reduce
-    tiny = S.dp_step(S.DPCluster(1e9, bucket_bytes=2e4), 64, 4096 * 8)
-    mid = S.dp_step(S.DPCluster(1e9), 64, 4096 * 8)
-    one = S.dp_step(S.DPCluster(1e9, bucket_bytes=1e12), 64, 4096 * 8)
+    tiny = cost.dp_step(cost.DPCluster(1e9, bucket_bytes=2e4), 64, 4096 * 8)
+    mid = cost.dp_step(cost.DPCluster(1e9), 64, 4096 * 8)
+    one = cost.dp_step(cost.DPCluster(1e9, bucket_bytes=1e12), 64, 4096 * 8)
     assert mid.step_s < tiny.step_s and mid.step_s < one.step_s
     assert one.exposed_comm_s == pytest.approx(one.comm_s)
 
 
 def test_strong_scaling_stops_where_communication_dominates():
-    rows = S.strong_scaling(S.DPCluster(7e9), [1, 8, 64, 256, 1024, 2048, 4096], 2048, 4096)
+    rows = cost.strong_scaling(cost.DPCluster(7e9), [1, 8, 64, 256, 1024, 2048, 4096], 2048, 4096)
     eff = [r.efficiency for r in rows]
     assert eff[0] == 1.0 and rows[0].step.comm_s == 0
     assert eff[3] > 0.95  # near-linear to 256 GPUs (Li et al. 2020 report this once tuned)
@@ -68,13 +67,13 @@ def test_strong_scaling_stops_where_communication_dominates():
 
 
 def test_weak_scaling_and_the_critical_batch():
-    c = S.DPCluster(7e9)
+    c = cost.DPCluster(7e9)
     gpus = [1, 4, 16, 64, 256, 1024]
-    no_bc = S.weak_scaling(c, gpus, 32, 4096)
+    no_bc = cost.weak_scaling(c, gpus, 32, 4096)
     assert all(r.time_to_target_speedup == r.speedup for r in no_bc)
     assert all(r.efficiency > 0.95 for r in no_bc)  # throughput scales
-    bc = S.kaplan_critical_batch_tokens(2.0)
-    rows = S.weak_scaling(c, gpus, 32, 4096, critical_batch_tokens=bc)
+    bc = cost.kaplan_critical_batch_tokens(2.0)
+    rows = cost.weak_scaling(c, gpus, 32, 4096, critical_batch_tokens=bc)
     ttt = [r.time_to_target_speedup for r in rows]
     assert ttt[0] == pytest.approx(1.0)
     assert all(a < b for a, b in zip(ttt, ttt[1:]))
@@ -85,38 +84,38 @@ def test_weak_scaling_and_the_critical_batch():
 
 def test_kaplan_critical_batch():
     # Kaplan et al. 2020, Sec. 5.1: B_crit = 2e8 / L^(1/0.21) tokens
-    assert S.kaplan_critical_batch_tokens(1.0) == pytest.approx(2e8)
-    assert S.kaplan_critical_batch_tokens(2.0) == pytest.approx(2e8 / 2 ** (1 / 0.21))
-    assert S.steps_factor(1e6, 1e6) == 2.0
+    assert cost.kaplan_critical_batch_tokens(1.0) == pytest.approx(2e8)
+    assert cost.kaplan_critical_batch_tokens(2.0) == pytest.approx(2e8 / 2 ** (1 / 0.21))
+    assert cost.steps_factor(1e6, 1e6) == 2.0
 
 
 def test_7b_gradient_all_reduce_predictions():
-    nvs = S.gradient_all_reduce_time_s(7e9, 8, C.NVSWITCH)
-    ib = S.gradient_all_reduce_time_s(7e9, 64, C.INFINIBAND)
+    nvs = cost.gradient_all_reduce_time_s(7e9, 8, hardware.NVSWITCH)
+    ib = cost.gradient_all_reduce_time_s(7e9, 64, hardware.INFINIBAND)
     assert nvs == pytest.approx(2 * 7 / 8 * 14e9 / 900e9, rel=0.01)  # ≈ 27 ms
     assert ib == pytest.approx(2 * 63 / 64 * 14e9 / 50e9, rel=0.01)  # ≈ 0.55 s
     assert ib / nvs > 15
-    c = S.DPCluster(7e9)
-    assert c.link_for(8) is C.NVSWITCH and c.link_for(9) is C.INFINIBAND
+    c = cost.DPCluster(7e9)
+    assert c.link_for(8) is hardware.NVSWITCH and c.link_for(9) is hardware.INFINIBAND
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="mfu"):
-        S.DPCluster(7e9, mfu=1.5)
+        cost.DPCluster(7e9, mfu=1.5)
     with pytest.raises(ValueError, match="unknown accelerator"):
-        S.DPCluster(7e9, accelerator="Z9000")
+        cost.DPCluster(7e9, accelerator="Z9000")
     with pytest.raises(ValueError, match="n_params"):
-        S.DPCluster(-1)
+        cost.DPCluster(-1)
     with pytest.raises(ValueError, match="algorithm"):
-        S.DPCluster(7e9, algorithm="mesh")
+        cost.DPCluster(7e9, algorithm="mesh")
     with pytest.raises(TypeError, match="Link"):
-        S.DPCluster(7e9, inter_link=50e9)
+        cost.DPCluster(7e9, inter_link=50e9)
     with pytest.raises(ValueError, match="world_size"):
-        S.dp_step(S.DPCluster(7e9), 0, 10)
+        cost.dp_step(cost.DPCluster(7e9), 0, 10)
     with pytest.raises(ValueError, match="tokens_per_gpu"):
-        S.compute_time_s(S.DPCluster(7e9), 0)
+        cost.compute_time_s(cost.DPCluster(7e9), 0)
     with pytest.raises(ValueError, match="same length"):
-        S.simulate_overlap(1, 1, [1, 2], [0.1])
+        cost.simulate_overlap(1, 1, [1, 2], [0.1])
 
 
 def test_explorer_widget_reports_dp_step_numbers():
@@ -130,7 +129,7 @@ def test_explorer_widget_reports_dp_step_numbers():
     gpus.value = 1024
     assert html.value != before and "1024 GPU(s)" in html.value
     c = W.cluster_from(7, "A100-80GB", 0.4, 900, 50, 10, 25, "ring", True)
-    step = S.dp_step(c, 1024, 8 * 4096)
+    step = cost.dp_step(c, 1024, 8 * 4096)
     assert f"{step.comm_s * 1e3:,.1f} ms" in html.value
 
 
@@ -141,42 +140,42 @@ NAN, INF = float("nan"), float("inf")
 BAD_POS_INT = [0, -1, 2.5, NAN, INF, True, "1", None]
 BAD_POS_REAL = [0, 0.0, -1, NAN, INF, -INF, True, "1", None]
 BAD_NON_NEG_REAL = [-1, -1e-9, NAN, INF, -INF, True, "1", None]
-_CL = S.DPCluster(7e9)
+_CL = cost.DPCluster(7e9)
 
 DP_BAD_CASES = [
-    (lambda x: S.DPCluster(x), "n_params", BAD_POS_REAL),
-    (lambda x: S.DPCluster(7e9, mfu=x), "mfu", [*BAD_POS_REAL, 1.5]),
-    (lambda x: S.DPCluster(7e9, gpus_per_node=x), "gpus_per_node", BAD_POS_INT),
-    (lambda x: S.DPCluster(7e9, bucket_bytes=x), "bucket_bytes", BAD_POS_REAL),
-    (lambda x: S.DPCluster(7e9, grad_bytes_per_param=x), "grad_bytes_per_param", BAD_POS_REAL),
-    (lambda x: S.DPCluster(7e9, overlap=x), "overlap", [0, 1, "yes", None]),
-    (lambda x: S.compute_time_s(_CL, x), "tokens_per_gpu", BAD_POS_REAL),
-    (lambda x: S.compute_time_s(x, 1e3), "cluster", [None, 7e9]),
-    (lambda x: S.bucket_sizes_bytes(x, 25e6), "total_bytes", BAD_NON_NEG_REAL),
-    (lambda x: S.bucket_sizes_bytes(1e9, x), "bucket_bytes", BAD_POS_REAL),
-    (lambda x: S.simulate_overlap(x, 2.0, [1.0], [0.1]), "forward_s", BAD_NON_NEG_REAL),
-    (lambda x: S.simulate_overlap(1.0, x, [1.0], [0.1]), "backward_s", BAD_NON_NEG_REAL),
-    (lambda x: S.simulate_overlap(1.0, 2.0, x, [0.1]), "bucket_bytes",
+    (lambda x: cost.DPCluster(x), "n_params", BAD_POS_REAL),
+    (lambda x: cost.DPCluster(7e9, mfu=x), "mfu", [*BAD_POS_REAL, 1.5]),
+    (lambda x: cost.DPCluster(7e9, gpus_per_node=x), "gpus_per_node", BAD_POS_INT),
+    (lambda x: cost.DPCluster(7e9, bucket_bytes=x), "bucket_bytes", BAD_POS_REAL),
+    (lambda x: cost.DPCluster(7e9, grad_bytes_per_param=x), "grad_bytes_per_param", BAD_POS_REAL),
+    (lambda x: cost.DPCluster(7e9, overlap=x), "overlap", [0, 1, "yes", None]),
+    (lambda x: cost.compute_time_s(_CL, x), "tokens_per_gpu", BAD_POS_REAL),
+    (lambda x: cost.compute_time_s(x, 1e3), "cluster", [None, 7e9]),
+    (lambda x: cost.bucket_sizes_bytes(x, 25e6), "total_bytes", BAD_NON_NEG_REAL),
+    (lambda x: cost.bucket_sizes_bytes(1e9, x), "bucket_bytes", BAD_POS_REAL),
+    (lambda x: cost.simulate_overlap(x, 2.0, [1.0], [0.1]), "forward_s", BAD_NON_NEG_REAL),
+    (lambda x: cost.simulate_overlap(1.0, x, [1.0], [0.1]), "backward_s", BAD_NON_NEG_REAL),
+    (lambda x: cost.simulate_overlap(1.0, 2.0, x, [0.1]), "bucket_bytes",
      [None, 3, [-1.0], [NAN], [INF], [True], ["1"]]),
-    (lambda x: S.simulate_overlap(1.0, 2.0, [1.0], x), "bucket_comm_s",
+    (lambda x: cost.simulate_overlap(1.0, 2.0, [1.0], x), "bucket_comm_s",
      [None, 3, [-1.0], [NAN], [INF], [True], ["1"]]),
-    (lambda x: S.dp_step(x, 8, 1e3), "cluster", [None, 7e9]),
-    (lambda x: S.dp_step(_CL, x, 1e3), "world_size", BAD_POS_INT),
-    (lambda x: S.dp_step(_CL, 8, x), "tokens_per_gpu", BAD_POS_REAL),
-    (lambda x: S.gradient_all_reduce_time_s(x, 8, C.NVSWITCH), "n_params", BAD_POS_REAL),
-    (lambda x: S.gradient_all_reduce_time_s(7e9, x, C.NVSWITCH), "world_size", BAD_POS_INT),
-    (lambda x: S.gradient_all_reduce_time_s(7e9, 8, x), "link", [None, "nvswitch"]),
-    (lambda x: S.gradient_all_reduce_time_s(7e9, 8, C.NVSWITCH, x), "bytes_per_param", BAD_POS_REAL),
-    (lambda x: S.kaplan_critical_batch_tokens(x), "loss_nats", BAD_POS_REAL),
-    (lambda x: S.steps_factor(x, 1e6), "global_batch_tokens", BAD_POS_REAL),
-    (lambda x: S.steps_factor(1e6, x), "critical_batch_tokens", BAD_POS_REAL),
-    (lambda x: S.strong_scaling(_CL, x, 64, 2048), "world_size", [None, 8, [0], [True], [2.5]]),
-    (lambda x: S.strong_scaling(_CL, [1, 2], x, 2048), "global_batch_seqs", BAD_POS_INT),
-    (lambda x: S.strong_scaling(_CL, [1, 2], 64, x), "seq_len", BAD_POS_INT),
-    (lambda x: S.weak_scaling(_CL, x, 8, 2048), "world_size", [None, 8, [0], [True], [2.5]]),
-    (lambda x: S.weak_scaling(_CL, [1, 2], x, 2048), "per_gpu_batch_seqs", BAD_POS_INT),
-    (lambda x: S.weak_scaling(_CL, [1, 2], 8, x), "seq_len", BAD_POS_INT),
-    (lambda x: S.weak_scaling(_CL, [1, 2], 8, 2048, x), "critical_batch_tokens", BAD_POS_REAL[:-1]),
+    (lambda x: cost.dp_step(x, 8, 1e3), "cluster", [None, 7e9]),
+    (lambda x: cost.dp_step(_CL, x, 1e3), "world_size", BAD_POS_INT),
+    (lambda x: cost.dp_step(_CL, 8, x), "tokens_per_gpu", BAD_POS_REAL),
+    (lambda x: cost.gradient_all_reduce_time_s(x, 8, hardware.NVSWITCH), "n_params", BAD_POS_REAL),
+    (lambda x: cost.gradient_all_reduce_time_s(7e9, x, hardware.NVSWITCH), "world_size", BAD_POS_INT),
+    (lambda x: cost.gradient_all_reduce_time_s(7e9, 8, x), "link", [None, "nvswitch"]),
+    (lambda x: cost.gradient_all_reduce_time_s(7e9, 8, hardware.NVSWITCH, x), "bytes_per_param", BAD_POS_REAL),
+    (lambda x: cost.kaplan_critical_batch_tokens(x), "loss_nats", BAD_POS_REAL),
+    (lambda x: cost.steps_factor(x, 1e6), "global_batch_tokens", BAD_POS_REAL),
+    (lambda x: cost.steps_factor(1e6, x), "critical_batch_tokens", BAD_POS_REAL),
+    (lambda x: cost.strong_scaling(_CL, x, 64, 2048), "world_size", [None, 8, [0], [True], [2.5]]),
+    (lambda x: cost.strong_scaling(_CL, [1, 2], x, 2048), "global_batch_seqs", BAD_POS_INT),
+    (lambda x: cost.strong_scaling(_CL, [1, 2], 64, x), "seq_len", BAD_POS_INT),
+    (lambda x: cost.weak_scaling(_CL, x, 8, 2048), "world_size", [None, 8, [0], [True], [2.5]]),
+    (lambda x: cost.weak_scaling(_CL, [1, 2], x, 2048), "per_gpu_batch_seqs", BAD_POS_INT),
+    (lambda x: cost.weak_scaling(_CL, [1, 2], 8, x), "seq_len", BAD_POS_INT),
+    (lambda x: cost.weak_scaling(_CL, [1, 2], 8, 2048, x), "critical_batch_tokens", BAD_POS_REAL[:-1]),
 ]
 
 

@@ -8,7 +8,7 @@ from labutils.offload import (
     hybrid_sharding, offload_traffic, ring_regression_bound,
 )
 from labutils.parallel import launch
-from labutils.parallel.zero import ZeroRun, train_reference
+from labutils.parallel.data.zero_workers import ZeroRun, train_reference
 
 LINKS = {"intra_bytes_per_s": 600e9, "inter_bytes_per_s": 25e9}
 

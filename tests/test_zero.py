@@ -7,11 +7,10 @@ import torch
 
 from labutils.memory import model_state_bytes, ring_comm_bytes, zero_comm_volume
 from labutils.model import count_params, tiny_config
-from labutils.parallel import launch
-from labutils.parallel import zero as Z
-from labutils.parallel.harness import build_model
+from labutils.parallel import harness, launch
+from labutils.parallel.data import zero, zero_workers
 
-RUN = Z.ZeroRun(tiny_config(), steps=3, micro_batch=2, lr=1e-3)
+RUN = zero_workers.ZeroRun(tiny_config(), steps=3, micro_batch=2, lr=1e-3)
 PSI = count_params(RUN.cfg)
 TOL = 1e-5  # fp32, DESIGN.md: parallel == single process within 1e-5
 
@@ -19,8 +18,8 @@ TOL = 1e-5  # fp32, DESIGN.md: parallel == single process within 1e-5
 @pytest.fixture(scope="module", params=[2, 4], ids=["2ranks", "4ranks"])
 def results(request):
     world = request.param
-    out = launch(Z.compare_stages, world, RUN, (0, 1, 2, 3), True, True, timeout_s=240)
-    return world, out, Z.train_reference(RUN, world)
+    out = launch(zero_workers.compare_stages, world, RUN, (0, 1, 2, 3), True, True, timeout_s=240)
+    return world, out, zero_workers.train_reference(RUN, world)
 
 
 def _global_losses(out, key, world):
@@ -39,7 +38,7 @@ def test_zero_training_equals_ddp_and_single_process(results, stage):
     for o in out:  # every rank ends with the same, correct parameters
         assert (o["zero"][stage]["params"] - ref["params"]).abs().max().item() < TOL
         assert (o["zero"][stage]["params"] - o["ddp"]["params"]).abs().max().item() < TOL
-    init = torch.cat([p.detach().reshape(-1) for p in build_model(RUN.cfg, RUN.seed).parameters()])
+    init = torch.cat([p.detach().reshape(-1) for p in harness.build_model(RUN.cfg, RUN.seed).parameters()])
     assert (ref["params"] - init).abs().max().item() > 100 * TOL  # the steps did move the weights
 
 
@@ -74,7 +73,7 @@ def test_comm_bytes_equal_prediction(results, stage):
 @pytest.mark.slow
 def test_zero3_gathers_one_block_at_a_time(results):
     world, out, _ = results
-    model = build_model(RUN.cfg, RUN.seed)
+    model = harness.build_model(RUN.cfg, RUN.seed)
     root = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("blocks."))
     block = sum(p.numel() for p in model.blocks[0].parameters())
     assert out[0]["zero"][3]["peak_gathered_bytes"] == 4 * (root + block)
@@ -96,17 +95,17 @@ def test_fsdp2_holds_the_same_sharded_bytes(results):
 @pytest.mark.slow
 def test_padding_and_sgd():
     # d_model = 9: LayerNorm vectors of 9 elements do not divide by 2 ranks, so shards are padded.
-    run = Z.ZeroRun(tiny_config(d_model=9, n_heads=3), steps=2, micro_batch=2, lr=1e-2, optimizer="sgd")
-    numels = [p.numel() for p in build_model(run.cfg, run.seed).parameters()]
-    out = launch(Z.compare_stages, 2, run, (1, 3), False, False, timeout_s=120)
-    ref = Z.train_reference(run, 2)
+    run = zero_workers.ZeroRun(tiny_config(d_model=9, n_heads=3), steps=2, micro_batch=2, lr=1e-2, optimizer="sgd")
+    numels = [p.numel() for p in harness.build_model(run.cfg, run.seed).parameters()]
+    out = launch(zero_workers.compare_stages, 2, run, (1, 3), False, False, timeout_s=120)
+    ref = zero_workers.train_reference(run, 2)
     for stage in (1, 3):
         for o in out:
             r = o["zero"][stage]
             assert r["padding_elements"] > 0
-            assert r["held"] == Z.predicted_held_bytes(numels, stage=stage, dp=2, optimizer="sgd")
+            assert r["held"] == zero.predicted_held_bytes(numels, stage=stage, dp=2, optimizer="sgd")
             assert r["held"]["optimizer"] == 0
-            assert all(c["volume_elements"] == Z.predicted_comm_elements(numels, stage=stage, dp=2)
+            assert all(c["volume_elements"] == zero.predicted_comm_elements(numels, stage=stage, dp=2)
                        for c in r["comm"])
             assert (r["params"] - ref["params"]).abs().max().item() < TOL
 
@@ -130,23 +129,23 @@ def test_comm_log_restores_torch_distributed():
 def test_bad_input():
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match="zero_stage"):
-        Z.ZeroEngine(model, 4)
+        zero.ZeroEngine(model, 4)
     with pytest.raises(TypeError, match="zero_stage"):
-        Z.ZeroEngine(model, "1")
+        zero.ZeroEngine(model, "1")
     with pytest.raises(ValueError, match="steps"):
-        Z.ZeroRun(tiny_config(), steps=0)
+        zero_workers.ZeroRun(tiny_config(), steps=0)
     with pytest.raises(ValueError, match="optimizer"):
-        Z.ZeroRun(tiny_config(), optimizer="lion")
+        zero_workers.ZeroRun(tiny_config(), optimizer="lion")
     with pytest.raises(ValueError, match="stage"):
-        Z.predicted_held_bytes([4], stage=7, dp=2)
+        zero.predicted_held_bytes([4], stage=7, dp=2)
     with pytest.raises(RuntimeError, match="process group"):
-        Z.ZeroEngine(model, 1)
+        zero.ZeroEngine(model, 1)
 
 
 @pytest.mark.slow
 def test_stage_table_rows(results):
     world, out, ref = results
-    rows = Z.stage_table(out, ref)
+    rows = zero_workers.stage_table(out, ref)
     assert [r["stage"] for r in rows] == [0, 1, 2, 3]
     for r in rows:
         assert r["predicted held B"] == r["measured held B"]
@@ -157,7 +156,7 @@ def test_stage_table_rows(results):
 # ----------------------------------------------------------------------------------------------
 # Bad input for the predictions: an error naming the argument, never a number
 # ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("predict", [Z.predicted_held_bytes, Z.predicted_comm_elements])
+@pytest.mark.parametrize("predict", [zero.predicted_held_bytes, zero.predicted_comm_elements])
 def test_predictions_refuse_bad_tensor_sizes(predict):
     """numels must be a list of element counts (ints >= 0); stage and dp were already checked.
     (A bare int, a string, or a bool/NaN count used to fail inside sum() or shard_numel with a

@@ -18,7 +18,8 @@ import torch.distributed as dist
 
 from labutils.attention import naive_attention
 from labutils.model import TransformerConfig, tiny_config
-from labutils.parallel import composition, ddp, zero
+from labutils.parallel import composition
+from labutils.parallel.data import ddp_workers, zero_workers
 from labutils.parallel.context import sharding, workers
 from labutils.parallel.grid import GridShape, rank_device
 from labutils.parallel.harness import max_grad_difference, reference_gradients
@@ -57,7 +58,7 @@ def ddp_check() -> float:
     """Bucketed, overlapped DDP (Chapter 5) vs one process on the whole batch: max |Δ grad|."""
     world = dist.get_world_size()
     cfg = _cfg(world)
-    mine = ddp.ddp_gradients_worker("overlapped", cfg, 2 * world, bucket_bytes=4096)
+    mine = ddp_workers.ddp_gradients_worker("overlapped", cfg, 2 * world, bucket_bytes=4096)
     reference = reference_gradients(cfg, 2 * world)
     return max(max_grad_difference(reference, r["grads"]) for r in _gather(mine))
 
@@ -66,10 +67,10 @@ def zero_check() -> float:
     """ZeRO stages 1–3 (Chapter 5's engine) and FSDP2 vs one process with Adam: the largest
     |Δ loss| or |Δ parameter| after the run."""
     world = dist.get_world_size()
-    run = zero.ZeroRun(tiny_config(), steps=2, micro_batch=2, lr=1e-3)  # as tests/test_zero.py
-    reference = zero.train_reference(run, world)
+    run = zero_workers.ZeroRun(tiny_config(), steps=2, micro_batch=2, lr=1e-3)  # as tests/test_zero.py
+    reference = zero_workers.train_reference(run, world)
     errors = []
-    for out in [zero.train_zero(run, stage) for stage in (1, 2, 3)] + [zero.train_fsdp2(run)]:
+    for out in [zero_workers.train_zero(run, stage) for stage in (1, 2, 3)] + [zero_workers.train_fsdp2(run)]:
         ranks = _gather({"losses": out["losses"], "params": out["params"]})
         losses = [sum(r["losses"][i] for r in ranks) / world for i in range(run.steps)]
         errors += [abs(a - b) for a, b in zip(losses, reference["losses"])]

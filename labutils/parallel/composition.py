@@ -12,7 +12,7 @@ data-parallel wrapper):
    :class:`labutils.parallel.tensor.layers.TPBlock` whose collectives run in the ``tp`` group.
    TP changes what a parameter *is* (a shard), so it must come before anything that reads
    parameters.
-3. **data parallelism** last: a :class:`labutils.parallel.ddp.BucketedDDP` over the ``dp``
+3. **data parallelism** last: a :class:`labutils.parallel.data.ddp.BucketedDDP` over the ``dp``
    group averages the gradients of whatever parameters the rank now holds, shards included.
    Wrapping earlier would broadcast and bucket full tensors that TP then replaces.
 
@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 from labutils.model import TransformerConfig
-from labutils.parallel.ddp import BucketedDDP
+from labutils.parallel.data.ddp import BucketedDDP
 from labutils.parallel.grid import GridShape, RankGrid, rank_device
 from labutils.parallel.harness import (batch_shard, build_model, gradients, make_batch,
                                        max_grad_difference, reference_training, sgd_step)

@@ -1,6 +1,6 @@
 """Data-parallel explorer: model size, GPUs, links and buckets → all-reduce, compute, efficiency.
 
-Every number comes from :func:`labutils.parallel.dp_scaling.dp_step` (α–β all-reduce per bucket,
+Every number comes from :func:`labutils.parallel.data.cost.dp_step` (α–β all-reduce per bucket,
 overlap with backward, compute from :mod:`labutils.hardware`); :func:`render` only formats, and
 :func:`labutils.widgets.calculator.calculator` wires it to the controls.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipywidgets as w
 
 from labutils import hardware
-from labutils.parallel.collectives import INFINIBAND, NVSWITCH, Link
-from labutils.parallel.dp_scaling import DPCluster, dp_step
+from labutils.hardware import INFINIBAND, NVSWITCH, Link
+from labutils.parallel.data.cost import DPCluster, dp_step
 from labutils.widgets.calculator import calculator
 
 GPU_CHOICES = [2**k for k in range(11)]  # 1 … 1024
