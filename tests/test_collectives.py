@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from labutils import hardware
-from labutils.parallel import RankError, launch
-from labutils.parallel import collectives
+from labutils.parallel import RankError, alpha_beta, collectives, launch
+from labutils.parallel.data import collective_workers
 
 SIZES = [0, 1, 5, 12, 1001]  # 5, 1001 are not divisible by 2, 3 or 4; 0 and 1 give empty chunks
 
 
 @pytest.mark.parametrize("world_size", [2, 3, 4])
 def test_ring_all_reduce_matches_dist_all_reduce_and_sends_the_formula(world_size):
-    results = launch(collectives.check_all_reduce_worker, world_size, SIZES, "ring", timeout_s=60)
+    results = launch(collective_workers.check_all_reduce_worker, world_size, SIZES, "ring", timeout_s=60)
     for rank, per_size in enumerate(results):
         for numel, r in zip(SIZES, per_size):
             assert r["max_abs_diff"] <= 1e-12, (world_size, rank, numel)
@@ -40,7 +40,7 @@ def test_ring_all_reduce_matches_dist_all_reduce_and_sends_the_formula(world_siz
 
 def test_naive_all_reduce_is_correct_and_root_sends_p_minus_1_copies():
     p, sizes = 3, [5, 12]
-    both = launch(collectives.compare_all_reduce_worker, p, sizes, ("ring", "naive"), timeout_s=60)
+    both = launch(collective_workers.compare_all_reduce_worker, p, sizes, ("ring", "naive"), timeout_s=60)
     assert all(r["max_abs_diff"] <= 1e-12 for b in both for r in b["ring"])
     results = [b["naive"] for b in both]
     for rank, per_size in enumerate(results):
@@ -53,7 +53,7 @@ def test_naive_all_reduce_is_correct_and_root_sends_p_minus_1_copies():
 
 @pytest.mark.parametrize("world_size", [3, 4])
 def test_ring_reduce_scatter_and_all_gather(world_size):
-    for r in launch(collectives.check_scatter_gather_worker, world_size, 7, timeout_s=60):
+    for r in launch(collective_workers.check_scatter_gather_worker, world_size, 7, timeout_s=60):
         assert torch.equal(r["scatter"], r["scatter_expected"])
         assert torch.equal(r["gather"].double(), r["gather_expected"])
 
@@ -61,7 +61,7 @@ def test_ring_reduce_scatter_and_all_gather(world_size):
 def test_a_failing_rank_surfaces_as_an_error_not_a_hang():
     t0 = time.monotonic()
     with pytest.raises(RankError) as info:
-        launch(collectives.ring_with_bad_rank_worker, 3, 1, timeout_s=30)
+        launch(collective_workers.ring_with_bad_rank_worker, 3, 1, timeout_s=30)
     assert info.value.rank == 1
     assert "contiguous" in str(info.value)
     assert time.monotonic() - t0 < 30
@@ -88,15 +88,15 @@ def test_byte_formulas():
 
 def test_alpha_beta_time_formulas():
     a, b, n = 1e-5, 1e-9, 1e6
-    assert collectives.alpha_beta_time(n, 1, a, b) == 0.0
-    assert collectives.alpha_beta_time(n, 4, a, b, "ring") == pytest.approx(6 * a + 1.5 * n * b)
-    assert collectives.alpha_beta_time(n, 8, a, b, "tree") == pytest.approx(6 * (a + n * b))
-    assert collectives.alpha_beta_time(n, 8, a, b, "recursive_doubling") == pytest.approx(3 * (a + n * b))
-    assert collectives.alpha_beta_time(n, 8, a, b, "rabenseifner") == pytest.approx(6 * a + 1.75 * n * b)
-    assert collectives.alpha_beta_time(n, 4, a, b, "naive") == pytest.approx(6 * (a + n * b))
+    assert alpha_beta.alpha_beta_time(n, 1, a, b) == 0.0
+    assert alpha_beta.alpha_beta_time(n, 4, a, b, "ring") == pytest.approx(6 * a + 1.5 * n * b)
+    assert alpha_beta.alpha_beta_time(n, 8, a, b, "tree") == pytest.approx(6 * (a + n * b))
+    assert alpha_beta.alpha_beta_time(n, 8, a, b, "recursive_doubling") == pytest.approx(3 * (a + n * b))
+    assert alpha_beta.alpha_beta_time(n, 8, a, b, "rabenseifner") == pytest.approx(6 * a + 1.75 * n * b)
+    assert alpha_beta.alpha_beta_time(n, 4, a, b, "naive") == pytest.approx(6 * (a + n * b))
     # large messages: the ring beats the tree; tiny messages on many ranks: the tree wins
-    assert collectives.alpha_beta_time(1e9, 64, a, b, "ring") < collectives.alpha_beta_time(1e9, 64, a, b, "tree")
-    assert collectives.alpha_beta_time(8, 64, a, b, "tree") < collectives.alpha_beta_time(8, 64, a, b, "ring")
+    assert alpha_beta.alpha_beta_time(1e9, 64, a, b, "ring") < alpha_beta.alpha_beta_time(1e9, 64, a, b, "tree")
+    assert alpha_beta.alpha_beta_time(8, 64, a, b, "tree") < alpha_beta.alpha_beta_time(8, 64, a, b, "ring")
 
 
 def test_lecture_bandwidths_are_cited_and_agree_with_hardware():
@@ -104,10 +104,10 @@ def test_lecture_bandwidths_are_cited_and_agree_with_hardware():
     assert hardware.INFINIBAND.bandwidth_bytes_per_s == 50e9
     for link in (hardware.NVSWITCH, hardware.INFINIBAND):
         assert "Lecture 1, *Pretraining Large Language Models*" in link.source
-    assert hardware.Link is hardware.Link  # one link model, in labutils.hardware
+    assert collectives.Link is hardware.Link  # one link model: collectives re-exports hardware's
     assert hardware.get("H100-SXM").interconnect_bytes_per_s == hardware.NVSWITCH.bandwidth_bytes_per_s
     # 7B bf16 gradients on a ring of 8 GPUs over NVSwitch: 2·7/8·14e9 B / 900 GB/s + 14 α
-    t = collectives.link_all_reduce_time(14e9, 8, hardware.NVSWITCH)
+    t = alpha_beta.link_all_reduce_time(14e9, 8, hardware.NVSWITCH)
     assert t == pytest.approx(2 * 7 / 8 * 14e9 / 900e9 + 14 * hardware.NVSWITCH.latency_s)
     assert 0.02 < t < 0.03
 
@@ -117,16 +117,16 @@ def test_fit_recovers_known_alpha_beta_from_synthetic_timings(algorithm):
     alpha, beta, p = 25e-6, 1 / 3e9, 4
     sizes = np.logspace(2, 8, 13)
     rng = np.random.default_rng(0)
-    times = np.array([collectives.alpha_beta_time(n, p, alpha, beta, algorithm) for n in sizes])
-    exact = collectives.fit_alpha_beta(sizes, times, p, algorithm)
+    times = np.array([alpha_beta.alpha_beta_time(n, p, alpha, beta, algorithm) for n in sizes])
+    exact = alpha_beta.fit_alpha_beta(sizes, times, p, algorithm)
     assert exact.alpha_s == pytest.approx(alpha, rel=1e-6)
     assert exact.beta_s_per_byte == pytest.approx(beta, rel=1e-6)
     assert exact.max_rel_error < 1e-6
-    noisy = collectives.fit_alpha_beta(sizes, times * (1 + 0.02 * rng.standard_normal(len(sizes))), p, algorithm)
+    noisy = alpha_beta.fit_alpha_beta(sizes, times * (1 + 0.02 * rng.standard_normal(len(sizes))), p, algorithm)
     assert noisy.alpha_s == pytest.approx(alpha, rel=0.1)
     assert noisy.beta_s_per_byte == pytest.approx(beta, rel=0.05)
     assert noisy.bandwidth_bytes_per_s == pytest.approx(3e9, rel=0.05)
-    assert noisy.predict(1e6) == pytest.approx(collectives.alpha_beta_time(1e6, p, noisy.alpha_s,
+    assert noisy.predict(1e6) == pytest.approx(alpha_beta.alpha_beta_time(1e6, p, noisy.alpha_s,
                                                                  noisy.beta_s_per_byte, algorithm))
 
 
@@ -135,16 +135,16 @@ def test_measured_timings_give_a_positive_fit():
     # a 1 KiB one), so the largest message is 32 MiB: there the bandwidth term dominates any jitter.
     # The assertions are on signs and order, never on speeds.
     sizes = [2**10, 2**14, 2**18, 2**25]
-    times = np.array(collectives.measure_all_reduce(sizes, 2, "ring", repeats=3))
+    times = np.array(collective_workers.measure_all_reduce(sizes, 2, "ring", repeats=3))
     assert times.shape == (4,) and np.all(times > 0)
     assert times[-1] > times[0], "a 32 MiB all-reduce must take longer than a 1 KiB one"
-    fit = collectives.fit_alpha_beta(sizes, times, 2)
+    fit = alpha_beta.fit_alpha_beta(sizes, times, 2)
     assert fit.alpha_s >= 0 and fit.beta_s_per_byte >= 0 and math.isfinite(fit.max_rel_error)
     assert fit.predict(sizes[-1]) > fit.predict(sizes[0])
 
 
 def test_bus_bandwidth():
-    assert collectives.bus_bandwidth_bytes_per_s(1e9, 1.0, 4) == pytest.approx(1.5e9)
+    assert alpha_beta.bus_bandwidth_bytes_per_s(1e9, 1.0, 4) == pytest.approx(1.5e9)
 
 
 def test_bad_input():
@@ -157,27 +157,27 @@ def test_bad_input():
     with pytest.raises(RuntimeError, match="process group"):
         collectives.ring_all_reduce(torch.ones(3))  # no group in the test process
     with pytest.raises(ValueError, match="world_size"):
-        collectives.alpha_beta_time(10, 0, 1e-6, 1e-9)
+        alpha_beta.alpha_beta_time(10, 0, 1e-6, 1e-9)
     with pytest.raises(TypeError, match="world_size"):
-        collectives.alpha_beta_time(10, 2.0, 1e-6, 1e-9)
+        alpha_beta.alpha_beta_time(10, 2.0, 1e-6, 1e-9)
     with pytest.raises(ValueError, match="n_bytes"):
-        collectives.alpha_beta_time(-1, 2, 1e-6, 1e-9)
+        alpha_beta.alpha_beta_time(-1, 2, 1e-6, 1e-9)
     with pytest.raises(ValueError, match="alpha_s"):
-        collectives.alpha_beta_time(10, 2, float("nan"), 1e-9)
+        alpha_beta.alpha_beta_time(10, 2, float("nan"), 1e-9)
     with pytest.raises(ValueError, match="algorithm"):
-        collectives.alpha_beta_time(10, 2, 1e-6, 1e-9, algorithm="butterfly")
+        alpha_beta.alpha_beta_time(10, 2, 1e-6, 1e-9, algorithm="butterfly")
     with pytest.raises(ValueError, match="distinct"):
-        collectives.fit_alpha_beta([10, 10], [1e-3, 1e-3], 2)
+        alpha_beta.fit_alpha_beta([10, 10], [1e-3, 1e-3], 2)
     with pytest.raises(ValueError, match="times_s"):
-        collectives.fit_alpha_beta([10, 100], [1e-3, 0.0], 2)
+        alpha_beta.fit_alpha_beta([10, 100], [1e-3, 0.0], 2)
     with pytest.raises(ValueError, match="equal length"):
-        collectives.fit_alpha_beta([10, 100, 1000], [1e-3, 2e-3], 2)
+        alpha_beta.fit_alpha_beta([10, 100, 1000], [1e-3, 2e-3], 2)
     with pytest.raises(ValueError, match="rank"):
         collectives.ring_all_reduce_sent_elements(10, 2, 2)
     with pytest.raises(ValueError, match="bandwidth"):
         hardware.Link("x", 0.0, 1e-6, "test")
     with pytest.raises(ValueError, match="impl"):
-        collectives._all_reduce_by("nccl")
+        collective_workers._all_reduce_by("nccl")
 
 
 def _free_port() -> int:
@@ -235,19 +235,19 @@ COLLECTIVES_BAD_CASES = [
     (lambda x: collectives.naive_all_reduce_bytes_per_rank(1e6, x, 0), "world_size", BAD_POS_INT),
     (lambda x: collectives.naive_all_reduce_bytes_per_rank(1e6, 4, x), "rank", [*BAD_NON_NEG_INT, 4]),
     (lambda x: collectives.naive_all_reduce_bytes_per_rank(1e6, 4, 0, x), "root", [*BAD_NON_NEG_INT, 4]),
-    (lambda x: collectives.alpha_beta_coefficients(x, 4), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: collectives.alpha_beta_coefficients(1e6, x), "world_size", BAD_POS_INT),
-    (lambda x: collectives.alpha_beta_coefficients(1e6, 4, x), "algorithm", ["butterfly", None]),
-    (lambda x: collectives.alpha_beta_time(1e6, 4, x, 1e-9), "alpha_s", BAD_NON_NEG_REAL),
-    (lambda x: collectives.alpha_beta_time(1e6, 4, 1e-6, x), "beta_s_per_byte", BAD_NON_NEG_REAL),
-    (lambda x: collectives.link_all_reduce_time(1e6, 4, x), "link", [None, "nvswitch", 900e9]),
-    (lambda x: collectives.link_all_reduce_time(x, 4, hardware.NVSWITCH), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: collectives.bus_bandwidth_bytes_per_s(x, 1.0, 4), "n_bytes", BAD_NON_NEG_REAL),
-    (lambda x: collectives.bus_bandwidth_bytes_per_s(1e6, x, 4), "time_s", BAD_POS_REAL),
-    (lambda x: collectives.bus_bandwidth_bytes_per_s(1e6, 1.0, x), "world_size", [*BAD_POS_INT, 1]),
-    (lambda x: collectives.fit_alpha_beta(x, [1e-3, 2e-3], 2), "n_bytes", [None, [1.0, NAN], [-1.0, 10.0]]),
-    (lambda x: collectives.fit_alpha_beta([10, 100], x, 2), "times_s", [None, [1e-3, INF], [1e-3, -1.0]]),
-    (lambda x: collectives.fit_alpha_beta([10, 100], [1e-3, 2e-3], x), "world_size", [*BAD_POS_INT, 1]),
+    (lambda x: alpha_beta.alpha_beta_coefficients(x, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: alpha_beta.alpha_beta_coefficients(1e6, x), "world_size", BAD_POS_INT),
+    (lambda x: alpha_beta.alpha_beta_coefficients(1e6, 4, x), "algorithm", ["butterfly", None]),
+    (lambda x: alpha_beta.alpha_beta_time(1e6, 4, x, 1e-9), "alpha_s", BAD_NON_NEG_REAL),
+    (lambda x: alpha_beta.alpha_beta_time(1e6, 4, 1e-6, x), "beta_s_per_byte", BAD_NON_NEG_REAL),
+    (lambda x: alpha_beta.link_all_reduce_time(1e6, 4, x), "link", [None, "nvswitch", 900e9]),
+    (lambda x: alpha_beta.link_all_reduce_time(x, 4, hardware.NVSWITCH), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: alpha_beta.bus_bandwidth_bytes_per_s(x, 1.0, 4), "n_bytes", BAD_NON_NEG_REAL),
+    (lambda x: alpha_beta.bus_bandwidth_bytes_per_s(1e6, x, 4), "time_s", BAD_POS_REAL),
+    (lambda x: alpha_beta.bus_bandwidth_bytes_per_s(1e6, 1.0, x), "world_size", [*BAD_POS_INT, 1]),
+    (lambda x: alpha_beta.fit_alpha_beta(x, [1e-3, 2e-3], 2), "n_bytes", [None, [1.0, NAN], [-1.0, 10.0]]),
+    (lambda x: alpha_beta.fit_alpha_beta([10, 100], x, 2), "times_s", [None, [1e-3, INF], [1e-3, -1.0]]),
+    (lambda x: alpha_beta.fit_alpha_beta([10, 100], [1e-3, 2e-3], x), "world_size", [*BAD_POS_INT, 1]),
     (lambda x: hardware.Link("x", x, 1e-6, "test"), "bandwidth_bytes_per_s", BAD_POS_REAL),
     (lambda x: hardware.Link("x", 1e9, x, "test"), "latency_s", BAD_NON_NEG_REAL),
 ]

@@ -86,7 +86,8 @@ def _answers_04_memory(p: dict) -> dict[str, float]:
 
 
 def _answers_05_data_parallel(p: dict) -> dict[str, float]:
-    from labutils.parallel.collectives import alpha_beta_time, ring_all_reduce_bytes_per_rank
+    from labutils.parallel.alpha_beta import alpha_beta_time
+    from labutils.parallel.collectives import ring_all_reduce_bytes_per_rank
 
     n_bytes = int(p["n_params"] * p["bytes_per_grad"])
     w = p["world_size"]

@@ -2,7 +2,7 @@
 
 A data-parallel step is compute (``6·N`` FLOPs per token, lecture 000_f52c65b7512ce437.txt;
 forward one third, backward two thirds) plus an all-reduce of the gradients
-(:func:`labutils.parallel.collectives.alpha_beta_time`), bucket by bucket, overlapped with the
+(:func:`labutils.parallel.alpha_beta.alpha_beta_time`), bucket by bucket, overlapped with the
 backward pass as PyTorch DDP does (Li et al. 2020). Peak FLOP/s come from
 :mod:`labutils.hardware`. Two limits end DP scaling (Chapter 5):
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from labutils import hardware
 from labutils.flops import BACKWARD_TO_FORWARD_FLOPS, training_flops
 from labutils.hardware import INFINIBAND, NVSWITCH, Link, check_link
-from labutils.parallel.collectives import ALGORITHMS, alpha_beta_time
+from labutils.parallel.alpha_beta import ALGORITHMS, alpha_beta_time
 from labutils.parallel.data.ddp import DEFAULT_BUCKET_BYTES
 from labutils.validate import non_negative, number, positive, positive_int
 

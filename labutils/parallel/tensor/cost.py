@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from labutils.hardware import GPUS_PER_NODE, INFINIBAND, NVSWITCH, Link, check_link, link_for
 from labutils.model import TransformerConfig
-from labutils.parallel.collectives import link_all_reduce_time
+from labutils.parallel.alpha_beta import link_all_reduce_time
 from labutils.validate import fraction, integer, positive
 
 ALL_REDUCES_PER_LAYER = {"forward": 2, "backward": 2}  # Shoeybi et al. 2019, Fig. 4
