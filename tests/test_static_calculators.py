@@ -31,9 +31,9 @@ import pytest
 ipywidgets = pytest.importorskip("ipywidgets")
 
 from labutils import hardware  # noqa: E402
-from labutils.parallel import context_parallel  # noqa: E402
+from labutils.parallel.context import cost as context_cost  # noqa: E402
 from labutils.parallel.tensor import cost as tensor_cost  # noqa: E402
-from labutils.parallel.collectives import LINKS  # noqa: E402
+from labutils.hardware import LINKS  # noqa: E402
 from labutils.scaling import law as scaling_law  # noqa: E402
 from labutils.widgets import calculator as calculator_module  # noqa: E402
 from labutils.widgets import (  # noqa: E402
@@ -276,20 +276,20 @@ def _cp_numbers(v: dict[str, Any], consts: dict[str, Any]) -> dict[str, float]:
     spec, lk = hardware.get(v["accelerator"]), LINKS[v["link"]]
     f = 0.5 if v["causal"] else 1.0
     n = v["seq_len"] // v["cp"]
-    step = context_parallel.ring_step(n, v["d_model"], spec.peak_flops("bf16"),
+    step = context_cost.ring_step(n, v["d_model"], spec.peak_flops("bf16"),
                                       lk.bandwidth_bytes_per_s, n_heads=a, n_kv_heads=kv,
                                       mfu=v["mfu"], latency_s=lk.latency_s, causal_fraction=f)
-    bound = context_parallel.compute_bound_tokens_per_rank(
+    bound = context_cost.compute_bound_tokens_per_rank(
         spec.peak_flops("bf16"), lk.bandwidth_bytes_per_s, d_model=v["d_model"], n_heads=a,
         n_kv_heads=kv, mfu=v["mfu"], latency_s=lk.latency_s, causal_fraction=f)
-    act = {flash: context_parallel.cp_activation_bytes_per_layer(v["seq_len"], 1, v["d_model"], a,
+    act = {flash: context_cost.cp_activation_bytes_per_layer(v["seq_len"], 1, v["d_model"], a,
                                                                  v["cp"], flash=flash)
            for flash in (True, False)}
     from labutils.attention import score_matrix_bytes
 
     return {"compute_s": step.compute_s, "comm_s": step.comm_s, "bound": bound,
             "act_flash": act[True], "act_naive": act[False],
-            "sent": context_parallel.ring_kv_bytes_per_rank(v["seq_len"], v["cp"], v["d_model"], a, kv),
+            "sent": context_cost.ring_kv_bytes_per_rank(v["seq_len"], v["cp"], v["d_model"], a, kv),
             "score_bytes": score_matrix_bytes(v["seq_len"], a)}
 
 

@@ -32,11 +32,11 @@ from typing import Any
 import ipywidgets as widgets
 
 from labutils import hardware
+from labutils.hardware import LINKS
 from labutils.flops import training_flops
 from labutils.memory import RECIPES
 from labutils.model import PRESETS, count_params, preset
 from labutils.parallel.tensor import cost as tensor_cost
-from labutils.parallel.collectives import LINKS
 from labutils.scaling import law as scaling_law
 from labutils.throughput import J_PER_MWH, PETAFLOP_S_DAY_FLOPS, S_PER_DAY, S_PER_HOUR
 
@@ -104,7 +104,7 @@ def _links() -> dict[str, dict[str, Any]]:
 
 
 def _link_key(link: object) -> str:
-    """The key of ``link`` in :data:`labutils.parallel.collectives.LINKS`."""
+    """The key of ``link`` in :data:`labutils.hardware.LINKS`."""
     return next(key for key, lk in LINKS.items() if lk is link)
 
 
@@ -185,7 +185,7 @@ def _flops(extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pipeline(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from labutils.parallel.pipeline_schedule import COLORS
+    from labutils.parallel.pipeline.schedule import COLORS
 
     return {"colors": _hex_colors(COLORS)}
 
