@@ -1,7 +1,12 @@
-"""Parallelism on torch.distributed: the launcher, collectives and each parallel strategy.
+"""Parallelism on torch.distributed: a shared base, then one folder per parallelism.
 
-``launch`` runs a worker on N gloo ranks on this machine; the same workers run under
-``torchrun`` through ``python -m labutils.parallel.run``.
+The base: ``launch`` runs a worker on N gloo ranks on this machine and ``run`` runs the same
+workers under ``torchrun``; ``grid`` lays the ranks out over (dp, pp, cp, tp) and hands each
+strategy its process group; ``comm_log`` records what a rank sent; ``harness`` holds the tiny
+GPT, its batches and the single-process reference every strategy is checked against;
+``collectives`` and ``alpha_beta`` are the rings built from send/recv and their price. Then
+``data/`` (DDP, ZeRO), ``tensor/``, ``pipeline/`` and ``context/``, each with its engine, its
+communication, its cost model and its workers, and ``composition`` to train them together.
 """
 
 from labutils.parallel.launch import LaunchTimeout, RankError, launch
