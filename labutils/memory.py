@@ -2,7 +2,7 @@
 
 Chapter 4 (memory) turns the lectures' and papers' memory formulas into functions; the chapter
 then checks each prediction against bytes measured on real tensors
-(:mod:`labutils.parallel.zero` for model states and communication, :mod:`labutils.activations`
+(:mod:`labutils.parallel.data.zero` for model states and communication, :mod:`labutils.activations`
 for activations and recomputation).
 
 Notation (Rajbhandari et al. 2020, "ZeRO", Sec. 3.1 and 5): Ψ = number of parameters,

@@ -10,10 +10,10 @@ them together (house rule: no formula twice):
 3. **evaluate a parallel layout** (DP × TP × PP × CP, ZeRO stage, micro-batch, recomputation):
    memory per GPU (:func:`labutils.memory.device_memory_breakdown`) and step time = compute at an
    assumed kernel efficiency (with recomputation, :func:`labutils.activations.recompute_flops_overhead`)
-   run through the pipeline schedule (:func:`labutils.parallel.pipeline_schedule.pipeline_step_time_s`),
-   plus exposed TP (:func:`labutils.parallel.tp_cost.tp_layer_comm_time_s`), CP
-   (:func:`labutils.parallel.context_parallel.ring_step`) and DP
-   (:func:`labutils.parallel.dp_scaling.gradient_all_reduce_time_s`) communication, each on
+   run through the pipeline schedule (:func:`labutils.parallel.pipeline.cost.pipeline_step_time_s`),
+   plus exposed TP (:func:`labutils.parallel.tensor.cost.tp_layer_comm_time_s`), CP
+   (:func:`labutils.parallel.context.cost.ring_step`) and DP
+   (:func:`labutils.parallel.data.cost.gradient_all_reduce_time_s`) communication, each on
    NVSwitch when its group fits in a node and InfiniBand otherwise;
 4. **enumerate and rank** every valid layout of the cluster;
 5. **project the run**: time, energy, cost, petaflop/s-days (:func:`labutils.throughput.project_training`).
@@ -33,10 +33,10 @@ from labutils.activations import RECOMPUTE, recompute_flops_overhead
 from labutils.flops import attention_flops_per_token, training_flops, training_multiplier
 from labutils.memory import check_zero_stage, device_memory_breakdown, zero_comm_volume
 from labutils.model import TransformerConfig, count_params, preset
-from labutils.parallel.context_parallel import ring_step
-from labutils.parallel.dp_scaling import gradient_all_reduce_time_s
-from labutils.parallel.pipeline_schedule import p2p_bytes_per_message, pipeline_step_time_s
-from labutils.parallel.tp_cost import tp_layer_comm_time_s
+from labutils.parallel.context.cost import ring_step
+from labutils.parallel.data.cost import gradient_all_reduce_time_s
+from labutils.parallel.pipeline.cost import p2p_bytes_per_message, pipeline_step_time_s
+from labutils.parallel.tensor.cost import tp_layer_comm_time_s
 from labutils.scaling.published import BESIROGLU_2024, HOFFMANN_2022, LECTURE_RULE
 from labutils.throughput import (TrainingProjection, mfu, model_flops_per_token,
                                  project_training, projected_time_s)
