@@ -176,6 +176,28 @@ def test_ring_attention_equals_single_process(p, scheme, causal):
         assert all(x["blocks_computed"] == p and x["blocks_skipped"] == 0 for x in res)
 
 
+def test_ring_attention_runs_in_the_context_parallel_group_of_a_grid():
+    """cp = 2 × dp = 2 on 4 ranks: two rings of two ranks each, side by side; each ring's
+    shards reassemble to attention on one process, values and gradients."""
+    from labutils.parallel.grid import GridShape
+    from labutils.parallel.launch import launch
+
+    shape = GridShape(dp=2, cp=2)
+    q, k, v = _qkv()
+    grad_out = torch.randn_like(q)
+    res = launch(workers.ring_attention_worker, 4, q, k, v, True, "zigzag", grad_out, shape,
+                 timeout_s=60)
+    full = [t.clone().requires_grad_() for t in (q, k, v)]
+    expected = attention.naive_attention(*full, causal=True)
+    expected.backward(grad_out)
+    for ring_ranks in shape.groups("cp"):
+        ranks = sorted((res[g] for g in ring_ranks), key=lambda x: x["cp_rank"])
+        assert [x["cp_rank"] for x in ranks] == [0, 1]
+        assert (sharding.unshard([x["out"] for x in ranks]) - expected).abs().max() < TOL
+        for name, t in (("dq", full[0]), ("dk", full[1]), ("dv", full[2])):
+            assert (sharding.unshard([x[name] for x in ranks]) - t.grad).abs().max() < TOL
+        assert all(x["messages_sent"] == 1 for x in ranks)  # p − 1 = 1 K/V block each
+
 def test_ring_attention_forward_only_and_one_rank():
     q, k, v = _qkv((1, 2, 12, 4), seed=3)
     out, res = workers.run_ring_attention(q, k, v, 1, True, "zigzag", timeout_s=60)

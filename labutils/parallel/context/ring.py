@@ -27,6 +27,7 @@ import torch.distributed as dist
 from labutils.attention import block_attention, causal_mask, empty_partial, merge_partials
 from labutils.parallel.collectives import exchange
 from labutils.parallel.context.sharding import check_scheme, positions_of_rank
+from labutils.parallel.grid import global_rank
 
 @dataclass
 class RingWork:
@@ -38,16 +39,21 @@ class RingWork:
     blocks_skipped: int = 0
 
 
-def _exchange(send: torch.Tensor, recv: torch.Tensor, direction: str, wait: bool) -> list:
-    """Send ``send`` to rank r + 1 and receive ``recv`` from rank r − 1 (both logged)."""
-    p, r = dist.get_world_size(), dist.get_rank()
-    return exchange(send, (r + 1) % p, recv, (r - 1) % p, direction, wait)
+Group = dist.ProcessGroup | None  # the context-parallel group; None: the whole world
+
+
+def _exchange(send: torch.Tensor, recv: torch.Tensor, direction: str, wait: bool,
+              group: Group) -> list:
+    """Send ``send`` to ring rank r + 1 and receive ``recv`` from r − 1 (both logged)."""
+    p, r = dist.get_world_size(group), dist.get_rank(group)
+    return exchange(send, global_rank(group, (r + 1) % p), recv, global_rank(group, (r - 1) % p),
+                    direction, wait)
 
 
 def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scheme: str,
-                  work: RingWork) -> tuple[torch.Tensor, torch.Tensor]:
+                  work: RingWork, group: Group) -> tuple[torch.Tensor, torch.Tensor]:
     """The ring loop of :func:`ring_attention`; returns (o, logsumexp of each query's scores)."""
-    p, r = dist.get_world_size(), dist.get_rank()
+    p, r = dist.get_world_size(group), dist.get_rank(group)
     s = q.shape[-2] * p
     q_pos = positions_of_rank(s, p, r, scheme).to(q.device)
     kv = torch.stack([k, v]).contiguous()  # one message per step: K and V together
@@ -57,7 +63,7 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
         reqs, nxt = [], None
         if t < p - 1:  # start moving the block we hold while we compute on it
             nxt = torch.empty_like(kv)
-            reqs = _exchange(kv, nxt, "forward", wait=False)  # overlaps the block's compute
+            reqs = _exchange(kv, nxt, "forward", False, group)  # overlaps the block's compute
         # the block that started on rank r - t
         k_pos = positions_of_rank(s, p, (r - t) % p, scheme).to(q.device)
         mask = causal_mask(q_pos, k_pos) if causal else None
@@ -79,7 +85,7 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
 
 def _ring_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
                    lse: torch.Tensor, do: torch.Tensor, causal: bool, scheme: str,
-                   work: RingWork) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   work: RingWork, group: Group) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of ring attention by recomputation (FlashAttention's backward, blockwise).
 
     The probabilities of a block are recomputed from the saved logsumexp, P = exp(S − lse).
@@ -88,7 +94,7 @@ def _ring_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.T
     accumulators (one message of 4 blocks per step, sent after the compute: no overlap here);
     after p − 1 steps the last hop carries only dK, dV home to the block's owner.
     """
-    p, r = dist.get_world_size(), dist.get_rank()
+    p, r = dist.get_world_size(group), dist.get_rank(group)
     s = q.shape[-2] * p
     scale = 1.0 / math.sqrt(q.shape[-1])
     q_pos = positions_of_rank(s, p, r, scheme).to(q.device)
@@ -110,7 +116,7 @@ def _ring_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.T
         if p > 1:  # pass the block on; on the last step only its gradients go home
             send = buf if t < p - 1 else buf[2:].contiguous()
             recv = torch.empty_like(send)
-            _exchange(send, recv, "backward", wait=True)
+            _exchange(send, recv, "backward", True, group)
             buf = recv
     dk, dv = (buf[0], buf[1]) if p > 1 else (buf[2], buf[3])
     return dq, dk, dv
@@ -120,22 +126,23 @@ class _RingAttention(torch.autograd.Function):
     """Ring attention with its distributed, recompute-based backward."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal, scheme, work):  # noqa: ANN001, ANN205
-        o, lse = _ring_forward(q, k, v, causal, scheme, work)
+    def forward(ctx, q, k, v, causal, scheme, work, group):  # noqa: ANN001, ANN205
+        o, lse = _ring_forward(q, k, v, causal, scheme, work, group)
         ctx.save_for_backward(q, k, v, o, lse)
-        ctx.causal, ctx.scheme, ctx.work = causal, scheme, work
+        ctx.causal, ctx.scheme, ctx.work, ctx.group = causal, scheme, work, group
         return o
 
     @staticmethod
     def backward(ctx, do):  # noqa: ANN001, ANN205
         q, k, v, o, lse = ctx.saved_tensors
         dq, dk, dv = _ring_backward(q, k, v, o, lse, do.contiguous(), ctx.causal, ctx.scheme,
-                                    ctx.work)
-        return dq, dk, dv, None, None, None
+                                    ctx.work, ctx.group)
+        return dq, dk, dv, None, None, None, None
 
 
 def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                   scheme: str = "zigzag", work: RingWork | None = None) -> torch.Tensor:
+                   scheme: str = "zigzag", work: RingWork | None = None,
+                   group: Group = None) -> torch.Tensor:
     """Attention of this rank's queries over the whole sequence, with K/V passed around a ring.
 
     ``q``, ``k``, ``v``: this rank's tokens, shape (..., s/p, d), laid out by ``scheme`` (see
@@ -144,6 +151,9 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bo
     rank r − 1 (not on the last step), computes the partial result of its queries against the
     block it holds (skipping it if the causal mask hides all of it), merges it with
     :func:`merge_partials`, then waits for the transfer. Each rank sends p − 1 K/V blocks.
+
+    The ring is the ranks of ``group`` (the context-parallel group of a
+    :class:`labutils.parallel.grid.RankGrid`; default: the whole world), in group-rank order.
 
     Returns this rank's output (..., s/p, d), equal to the matching rows of ordinary attention.
     Differentiable: ``backward`` runs a second ring (:func:`_ring_backward`) and gives each
@@ -157,4 +167,4 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bo
         raise ValueError(f"q, k and v must have the same shape (..., s/p, d), got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     work = work if work is not None else RingWork()
-    return _RingAttention.apply(q, k, v, causal, scheme, work)
+    return _RingAttention.apply(q, k, v, causal, scheme, work, group)
