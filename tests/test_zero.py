@@ -110,6 +110,25 @@ def test_padding_and_sgd():
             assert (r["params"] - ref["params"]).abs().max().item() < TOL
 
 
+def test_zero3_shards_over_the_data_parallel_group_of_a_grid():
+    """dp = 2 × tp = 2 on 4 ranks: two ZeRO-3 groups ([0, 2] and [1, 3]) train side by side,
+    each sharding over its own group, and each matches one process on its batch."""
+    from labutils.parallel.grid import GridShape
+
+    shape = GridShape(dp=2, tp=2)
+    out = launch(zero_workers.train_zero, 4, RUN, 3, shape, timeout_s=120)
+    ref = zero_workers.train_reference(RUN, 2)
+    for group in shape.groups("dp"):
+        losses = [sum(out[r]["losses"][i] for r in group) / 2 for i in range(RUN.steps)]
+        assert max(abs(a - b) for a, b in zip(losses, ref["losses"])) < TOL
+        for r in group:
+            assert (out[r]["params"] - ref["params"]).abs().max().item() < TOL
+            numels = [p.numel() for p in harness.build_model(RUN.cfg, RUN.seed).parameters()]
+            assert out[r]["held"] == zero.predicted_held_bytes(numels, stage=3, dp=2)
+            # every collective ran over a group of 2, not the world of 4
+            assert all(k.endswith("over 2") for c in out[r]["comm"] for k in c["by_group"])
+
+
 def test_comm_log_restores_torch_distributed():
     import torch.distributed as dist
 

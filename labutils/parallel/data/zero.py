@@ -85,7 +85,7 @@ class _Unit:
         fulls = []
         for meta, shard in zip(self.metas, self.shards):
             buf = torch.empty(meta.shard * W, dtype=shard.dtype, device=shard.device)  # (n padded,)
-            dist.all_gather_single(buf, shard.detach())
+            dist.all_gather_single(buf, shard.detach(), group=self.engine.group)
             fulls.append(buf[: meta.numel].view(meta.shape).requires_grad_())
         self.engine._gathered(sum(t.untyped_storage().nbytes() for t in fulls))
         return fulls
@@ -98,7 +98,7 @@ class _Unit:
             # An alias with its own version counter: writing through it does not look like an
             # in-place change of a tensor autograd saved (FSDP uses the same trick).
             alias = torch.empty(0, dtype=t.dtype, device=t.device).set_(st, 0, (meta.shard * self.engine.world,))
-            dist.all_gather_single(alias, shard.detach())
+            dist.all_gather_single(alias, shard.detach(), group=self.engine.group)
         self.engine._gathered(sum(t.untyped_storage().nbytes() for t in fulls))
 
     def free(self, fulls: list[torch.Tensor]) -> None:
@@ -116,7 +116,7 @@ class _Unit:
             full = torch.zeros(meta.shard * W, dtype=g.dtype, device=g.device)
             full[: meta.numel] = g.reshape(-1)
             shard = torch.empty(meta.shard, dtype=g.dtype, device=g.device)
-            dist.reduce_scatter_single(shard, full)
+            dist.reduce_scatter_single(shard, full, group=self.engine.group)
             out.append(shard.div_(W))
         return out
 
@@ -224,7 +224,8 @@ class ZeroEngine:
     """
 
     def __init__(self, model: nn.Module, stage: int, *, optimizer: str = "adam", lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 group: dist.ProcessGroup | None = None) -> None:
         self.stage = check_zero_stage(stage)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
@@ -233,7 +234,9 @@ class ZeroEngine:
         if not dist.is_initialized():
             raise RuntimeError("ZeroEngine needs an initialised process group (use launch)")
         self.model, self.optimizer, self.lr, self.betas, self.eps = model, optimizer, lr, betas, eps
-        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        # the data-parallel group the states are sharded over (default: the whole world)
+        self.group = group
+        self.rank, self.world = dist.get_rank(group), dist.get_world_size(group)
         self.n_steps = 0
         self.live_gathered_bytes = 0
         self.peak_gathered_bytes = 0
@@ -281,7 +284,7 @@ class ZeroEngine:
         full = torch.zeros(meta.shard * self.world, dtype=g.dtype, device=g.device)  # (n padded,)
         full[: meta.numel] = g.reshape(-1)
         shard = torch.empty(meta.shard, dtype=g.dtype, device=g.device)
-        dist.reduce_scatter_single(shard, full)
+        dist.reduce_scatter_single(shard, full, group=self.group)
         return shard.div_(self.world)  # mean over ranks, as DDP
 
     # -- stage 3: shard the parameters and route the model through _ShardedCall ---------------
@@ -334,7 +337,7 @@ class ZeroEngine:
         loss.backward()
         if self.stage == 0:
             for name, p in self.named.items():
-                dist.all_reduce(p.grad)
+                dist.all_reduce(p.grad, group=self.group)
                 p.grad.div_(self.world)
                 self._update(name, p.data, p.grad)
             return loss.item()
@@ -348,7 +351,7 @@ class ZeroEngine:
             p_shard[: meta.hi - meta.lo] = p.data.reshape(-1)[meta.lo: meta.hi]
             self._update(name, p_shard, g_shard)
             full = torch.empty(meta.shard * self.world, dtype=p.dtype, device=p.device)
-            dist.all_gather_single(full, p_shard)
+            dist.all_gather_single(full, p_shard, group=self.group)
             p.data.copy_(full[: meta.numel].view(meta.shape))
         return loss.item()
 
@@ -379,7 +382,7 @@ class ZeroEngine:
         for name, shard in self.shards.items():
             meta = self.meta[name]
             buf = torch.empty(meta.shard * self.world, device=shard.device)
-            dist.all_gather_single(buf, shard.detach())
+            dist.all_gather_single(buf, shard.detach(), group=self.group)
             out.append(buf[: meta.numel])
         return torch.cat(out)
 

@@ -25,7 +25,7 @@ from labutils.parallel import comm_log
 from labutils.parallel.data.zero import (OPTIMIZERS, RECIPE_OF, HeldBytes, ZeroEngine,
                                          _storage_bytes, predicted_comm_elements,
                                          predicted_held_bytes)
-from labutils.parallel.grid import rank_device
+from labutils.parallel.grid import GridShape, RankGrid, rank_device
 from labutils.parallel.harness import build_model
 
 # ----------------------------------------------------------------------------------------------
@@ -99,19 +99,25 @@ def train_reference(run: ZeroRun, world_size: int) -> dict:
     return {"losses": losses, "params": params}
 
 
-def train_zero(run: ZeroRun, stage: int) -> dict:
+def train_zero(run: ZeroRun, stage: int, shape: GridShape | None = None) -> dict:
     """Worker: train with :class:`ZeroEngine` at ``stage``; measure bytes held and communicated.
 
     Returns (per rank) ``losses`` (this rank's micro-batch loss per step, nats), ``params``
     (final, flattened), ``held`` (bytes after the last step, by category), ``predicted``
     (:func:`predicted_held_bytes`), ``comm`` (per step: volume in elements and bytes, ring bytes
     sent, volume by collective), ``predicted_comm_elements``, ``peak_gathered_bytes`` and
-    ``padding_elements``.
+    ``padding_elements``. With a grid ``shape``, the states are sharded over this rank's
+    data-parallel group of a :class:`labutils.parallel.grid.RankGrid` (each group trains on
+    its own), else over the whole world.
     """
-    rank, world, device = dist.get_rank(), dist.get_world_size(), rank_device()
+    group, device = None, rank_device()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if shape is not None:
+        grid = RankGrid(shape)
+        group, rank, world = grid.group("dp"), grid.rank("dp"), grid.size("dp")
     model = build_model(run.cfg, run.seed, device)
     numels = [p.numel() for p in model.parameters()]
-    engine = ZeroEngine(model, stage, optimizer=run.optimizer, lr=run.lr)
+    engine = ZeroEngine(model, stage, optimizer=run.optimizer, lr=run.lr, group=group)
     losses, comm = [], []
     for step in range(run.steps):
         idx, tgt = local_batch(run, step, rank, world, device)
