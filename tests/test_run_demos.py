@@ -17,7 +17,7 @@ from labutils.parallel.harness import FP32_TOLERANCE
 from labutils.parallel.run import DEMOS
 
 LINE = re.compile(r"^\[rank (\d+)/(\d+)\] (\w+): (\S+)$", re.MULTILINE)
-JOBS = {2: ["ddp", "zero", "tp", "pp", "cp", "ring_collectives"], 4: ["tp_dp", "pp_dp"]}
+JOBS = {2: ["ddp", "zero", "tp", "pp", "cp", "ring_collectives"], 4: ["tp_dp", "pp_dp", "cp_dp"]}
 
 
 def _torchrun(nproc: int, names: list[str]) -> dict[str, list[float]]:
@@ -43,7 +43,7 @@ def test_every_strategy_demo_matches_one_process_under_torchrun(nproc):
 
 
 def test_every_check_is_registered_and_covered():
-    strategies = {"ddp", "zero", "tp", "pp", "cp", "tp_dp", "pp_dp", "tp_pp_dp"}
+    strategies = {"ddp", "zero", "tp", "pp", "cp", "tp_dp", "pp_dp", "cp_dp", "tp_pp_dp"}
     assert strategies <= set(DEMOS)
     # tp_pp_dp needs 8 ranks: tests/test_composition.py runs it through launch instead
     assert strategies - {n for names in JOBS.values() for n in names} == {"tp_pp_dp"}

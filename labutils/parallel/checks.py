@@ -7,7 +7,7 @@ process computing the same thing: the course's bar is 1e-5 in fp32
 (:data:`labutils.parallel.harness.FP32_TOLERANCE`). :mod:`labutils.parallel.run` calls them:
 
     torchrun --nproc-per-node 2 -m labutils.parallel.run ddp zero tp pp cp
-    torchrun --nproc-per-node 4 -m labutils.parallel.run tp_dp pp_dp
+    torchrun --nproc-per-node 4 -m labutils.parallel.run tp_dp pp_dp cp_dp
     torchrun --nproc-per-node 8 -m labutils.parallel.run tp_pp_dp
 """
 
@@ -113,6 +113,11 @@ def tp_dp_check() -> float:
 def pp_dp_check() -> float:
     """PP = 2 inside each replica, data parallelism over the rest (Chapter 12)."""
     return _composed(GridShape(dp=_degree("pp_dp", dist.get_world_size(), 2), pp=2), 4)
+
+
+def cp_dp_check() -> float:
+    """CP = 2 (zigzag ring attention through the whole GPT) × data parallelism (Chapter 12)."""
+    return _composed(GridShape(dp=_degree("cp_dp", dist.get_world_size(), 2), cp=2), 1)
 
 
 def tp_pp_dp_check() -> float:

@@ -1,4 +1,5 @@
-"""Parallelisms composed on one rank grid: the course GPT trained with TP × DP, PP × DP, TP × PP × DP.
+"""Parallelisms composed on one rank grid: the course GPT trained with TP × DP, PP × DP,
+TP × PP × DP and CP × DP.
 
 Chapter 12. Every rank builds the same seeded GPT (:func:`labutils.parallel.harness.build_model`)
 and its place in a :class:`labutils.parallel.grid.RankGrid` decides what it keeps. The
@@ -16,6 +17,10 @@ data-parallel wrapper):
    group averages the gradients of whatever parameters the rank now holds, shards included.
    Wrapping earlier would broadcast and bucket full tensors that TP then replaces.
 
+Context parallelism (CP × DP here) cuts the sequence instead: every rank keeps a zigzag shard
+of each sequence through the whole model (:mod:`labutils.parallel.context.layers`), and its
+gradients are averaged over the cp group, then over the dp group.
+
 Every rank trains ``steps`` SGD steps; :func:`compare_with_reference` puts the shards back
 together and measures the distance to one process training the full model on the full batch
 (:func:`labutils.parallel.harness.reference_training`).
@@ -29,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from labutils.model import TransformerConfig
+from labutils.parallel.context.layers import cp_loss, shard_sequence
 from labutils.parallel.data.ddp import BucketedDDP
 from labutils.parallel.grid import GridShape, RankGrid, rank_device
 from labutils.parallel.harness import (batch_shard, build_model, gradients, make_batch,
@@ -67,9 +73,13 @@ class CompositionRun:
         if self.schedule not in REAL_SCHEDULES:
             raise ValueError(f"schedule must be one of {REAL_SCHEDULES}, got {self.schedule!r}")
         s = self.shape
-        if s.cp != 1:
-            raise ValueError(f"shape.cp must be 1 (context parallelism is not composed here), "
-                             f"got {s.cp}")
+        if s.cp > 1 and (s.pp > 1 or s.tp > 1):
+            raise ValueError(f"context parallelism composes with data parallelism here: shape.cp="
+                             f"{s.cp} needs pp = tp = 1, got pp={s.pp}, tp={s.tp}")
+        if s.cp > 1 and (self.cfg.seq_len % (2 * s.cp) or self.micro_batches != 1):
+            raise ValueError(f"shape.cp={s.cp} needs seq_len divisible by 2·cp (the zigzag "
+                             f"layout) and micro_batches=1, got seq_len={self.cfg.seq_len}, "
+                             f"micro_batches={self.micro_batches}")
         if self.cfg.n_heads % s.tp:
             raise ValueError(f"shape.tp={s.tp} must divide n_heads={self.cfg.n_heads}")
         if self.cfg.n_layers < s.pp:
@@ -97,6 +107,8 @@ def train_worker(run: CompositionRun) -> dict:
     grid = RankGrid(run.shape)
     device = rank_device()
     model = build_model(run.cfg, run.seed, device)
+    if grid.size("cp") > 1:
+        return _train_cp(run, grid, model)
     stage, ddp = parallelize(model, grid)
     dp, dp_rank, m = grid.size("dp"), grid.rank("dp"), run.micro_batches
     losses, grads = [], []
@@ -112,6 +124,33 @@ def train_worker(run: CompositionRun) -> dict:
         grads.append(gradients(model))
         sgd_step(stage.parameters(), run.lr)
     return {"coords": grid.coords, "losses": losses or None, "grads": grads,
+            "layout": param_layout(model)}
+
+
+def _train_cp(run: CompositionRun, grid: RankGrid, model: torch.nn.Module) -> dict:
+    """:func:`train_worker` for CP × DP: every rank holds a zigzag shard of each sequence
+    through the whole model (:mod:`labutils.parallel.context.layers`); the gradients are
+    averaged over the cp group (other tokens), then over the dp group (other sequences)."""
+    device = model.tok_emb.weight.device
+    positions = shard_sequence(model, grid.rank("cp"), grid.size("cp"), grid.group("cp"))
+    over_cp = BucketedDDP(model, group=grid.group("cp"))
+    over_dp = BucketedDDP(model, group=grid.group("dp"))
+    dp, dp_rank = grid.size("dp"), grid.rank("dp")
+    losses, grads = [], []
+    for step in range(run.steps):
+        idx, tgt = make_batch(run.cfg, run.global_batch, run.seed + step, device)
+        idx, tgt = batch_shard(idx, dp_rank, dp), batch_shard(tgt, dp_rank, dp)  # (B/dp, T)
+        loss = cp_loss(model, idx, tgt, positions)  # mean over this rank's tokens
+        loss.backward()
+        over_cp.finish_gradient_synchronization()
+        over_dp.finish_gradient_synchronization()
+        total = loss.detach().reshape(1)
+        for axis in ("cp", "dp"):  # equal token counts: the mean of the means
+            dist.all_reduce(total, group=grid.group(axis))
+        losses.append(total.item() / (grid.size("cp") * dp))
+        grads.append(gradients(model))
+        sgd_step(model.parameters(), run.lr)
+    return {"coords": grid.coords, "losses": losses, "grads": grads,
             "layout": param_layout(model)}
 
 

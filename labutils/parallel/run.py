@@ -41,6 +41,7 @@ DEMOS: dict[str, Callable[..., Any]] = {
     "cp": checks.cp_check,  # Chapter 8: zigzag ring attention
     "tp_dp": checks.tp_dp_check,  # Chapter 12: compositions on one rank grid
     "pp_dp": checks.pp_dp_check,
+    "cp_dp": checks.cp_dp_check,
     "tp_pp_dp": checks.tp_pp_dp_check,
 }
 
