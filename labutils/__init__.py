@@ -2,7 +2,7 @@
 
 Notebooks narrate; labutils computes. Every formula, simulator, kernel and widget the book uses
 lives here, with unit tests in ``tests/``. Modules are named after ideas, not chapters:
-``labutils.flops``, ``labutils.scaling``, ``labutils.memory``, ``labutils.parallel.zero``...
+``labutils.flops``, ``labutils.scaling``, ``labutils.memory``, ``labutils.parallel.data.zero``...
 """
 
 from __future__ import annotations

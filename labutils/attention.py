@@ -11,7 +11,7 @@ matrix, s×s per head: 4 GB in fp32 for one head of a 32k-token sequence. Two id
   :func:`merge_partials` combines partial results exactly. Only one block_q × block_k tile of
   scores exists at a time, so the memory is O(s·d + block_q·block_k) instead of O(s²).
 
-The same merge rule is what ring attention (:mod:`labutils.parallel.context_parallel`) uses to
+The same merge rule is what ring attention (:mod:`labutils.parallel.context.ring`) uses to
 combine the contributions of K/V blocks that arrive from other GPUs.
 
 Conventions: tensors are (..., s, d) (batch and heads in front); scores are scaled by 1/√d;
@@ -150,8 +150,9 @@ def merge_partials(m1: torch.Tensor, l1: torch.Tensor, o1: torch.Tensor,
 def empty_partial(q: torch.Tensor, d_v: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The partial result of an empty key set (m = −inf, l = 0, o = 0) for queries ``q``."""
     shape = q.shape[:-1]
-    return (torch.full(shape, float("-inf"), dtype=q.dtype), torch.zeros(shape, dtype=q.dtype),
-            torch.zeros(*shape, d_v, dtype=q.dtype))
+    kw = {"dtype": q.dtype, "device": q.device}
+    return (torch.full(shape, float("-inf"), **kw), torch.zeros(shape, **kw),
+            torch.zeros(*shape, d_v, **kw))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def _params_04_memory(rng: random.Random) -> dict:
 
 
 def _params_05_data_parallel(rng: random.Random) -> dict:
-    from labutils.parallel.collectives import LINKS
+    from labutils.hardware import LINKS
 
     link = LINKS[rng.choice(sorted(LINKS))]  # the lecture's NVSwitch or InfiniBand bandwidth
     return {
@@ -177,7 +177,7 @@ def _params_05_data_parallel(rng: random.Random) -> dict:
 
 
 def _params_06_tensor_parallel(rng: random.Random) -> dict:
-    from labutils.parallel.collectives import LINKS
+    from labutils.hardware import LINKS
 
     link = LINKS[rng.choice(sorted(LINKS))]  # the lecture's NVSwitch or InfiniBand bandwidth
     d_model = rng.choice([4096, 5120, 8192, 12288, 16384])
@@ -213,7 +213,7 @@ def _params_07_pipeline(rng: random.Random) -> dict:
 
 def _params_08_context_parallel(rng: random.Random) -> dict:
     from labutils.hardware import get
-    from labutils.parallel.collectives import LINKS
+    from labutils.hardware import LINKS
 
     link = LINKS[rng.choice(sorted(LINKS))]  # the lecture's NVSwitch or InfiniBand bandwidth
     gpu = rng.choice(["A100-80GB", "H100-SXM"])

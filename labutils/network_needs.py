@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from labutils.flops import training_flops
 from labutils.memory import fsdp_comm_volume
-from labutils.parallel.collectives import Link
+from labutils.hardware import Link
 from labutils.validate import fraction, integer, positive
 
 #: The paper's GPT-1T bandwidth case, with where each number comes from.
@@ -41,7 +41,7 @@ YIN_1T_CASE = {
 
 
 #: Summit's links, for lecture 002's DeepSpeed-Megatron layout in the planner. Latencies are the
-#: same assumed orders of magnitude as labutils.parallel.collectives uses.
+#: same assumed orders of magnitude as labutils.hardware's links.
 SUMMIT_GPUS_PER_NODE = 6  # OLCF Summit user guide: six V100 per node
 SUMMIT_NVLINK = Link(
     "NVLink 2 (Summit, inside a node)", 50e9, 5e-6,

@@ -57,8 +57,7 @@ def _ring_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
     s = q.shape[-2] * p
     q_pos = positions_of_rank(s, p, r, scheme).to(q.device)
     kv = torch.stack([k, v]).contiguous()  # one message per step: K and V together
-    # on the device of q (labutils.attention.empty_partial allocates on the CPU)
-    m, l, o = (t.to(q.device) for t in empty_partial(q, v.shape[-1]))
+    m, l, o = empty_partial(q, v.shape[-1])  # on q's device
     for t in range(p):
         reqs, nxt = [], None
         if t < p - 1:  # start moving the block we hold while we compute on it
