@@ -48,6 +48,19 @@ def test_llama_flops_by_hand_and_against_the_swiglu_counter():
     assert full - gqa == 6 * 80 * 2 * 8192 * (8192 - 1024)
 
 
+def test_llama_flops_with_a_sliding_window():
+    # Mistral 7B (Jiang et al. 2023, Table 1) at 8192 tokens, window 4096, by hand: matmul weights
+    # 32·(2·4096² + 2·4096·1024 + 3·4096·14336) + 32000·4096 = 7,110,393,856; × 6 + 12·L·d·W.
+    mistral = variants.llama_train_flops_per_token(32000, 8192, 4096, 32, 32, 8, 14336, 4096)
+    assert mistral == 6 * 7_110_393_856 + 12 * 32 * 4096 * 4096 == 49_104_814_080
+    # a window at least as long as the sequence is full attention (labutils' GQA count)
+    cfg = TransformerConfig(32000, 8192, 4096, 32, 32, n_kv_heads=8, d_ff=14336, mlp="swiglu",
+                            tied_embeddings=False)
+    for window in (8192, 10_000, None):
+        assert variants.llama_train_flops_per_token(32000, 8192, 4096, 32, 32, 8, 14336, window) \
+            == pytest.approx(flops_per_token(cfg, training=True), rel=1e-12)
+
+
 def test_cheapest_for_loss_reaches_the_target_and_is_the_compute_optimum():
     law = HOFFMANN_2022
     for target in (1.8, 2.0, 2.5, 3.5):

@@ -20,24 +20,28 @@ from collections.abc import Sequence
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------
-# 01_flops: a Llama-style block (GQA attention, SwiGLU MLP, untied LM head)
+# 01_flops: a Llama-style block (GQA attention, SwiGLU MLP, untied LM head) with a sliding window
 # ---------------------------------------------------------------------------------------------
 
 
 def llama_train_flops_per_token(vocab_size: int, seq_len: int, d_model: int, n_layers: int,
-                                n_heads: int, n_kv_heads: int, d_ff: int) -> float:
-    """Training matmul FLOPs per token (forward + backward) of a GQA + SwiGLU decoder.
+                                n_heads: int, n_kv_heads: int, d_ff: int,
+                                window: int | None = None) -> float:
+    """Training matmul FLOPs per token (forward + backward) of a GQA + SwiGLU decoder whose
+    attention sees the last ``window`` positions (None: all of them).
 
     Per layer, the weights that take part in a matmul: W_Q and W_O (d×d), W_K and W_V
     (d × n_kv·d/n_heads, grouped-query attention, Ainslie et al. 2023), and SwiGLU's gate, up
     (d×d_ff) and down (d_ff×d) matrices; plus the LM head (V×d). Each costs 6 FLOPs per token in
-    training; Q·Kᵀ and P·V add 12·L·d·T (PaLM, App. B: queries keep all n_heads heads).
+    training. Q·Kᵀ and P·V add 12·L·d·min(T, W): every query meets min(T, W) keys (sliding-window
+    attention, Mistral 7B, Jiang et al. 2023, Sec. 2; W = T gives PaLM's 12·L·d·T, App. B).
     """
     d, head_dim = d_model, d_model // n_heads
     kv = n_kv_heads * head_dim  # width of K and of V
     per_layer = 2 * d * d + 2 * d * kv + 3 * d * d_ff  # Q, O; K, V; gate, up, down
     matmul_weights = n_layers * per_layer + vocab_size * d
-    return float(6 * matmul_weights + 12 * n_layers * d * seq_len)
+    keys = seq_len if window is None else min(seq_len, window)
+    return float(6 * matmul_weights + 12 * n_layers * d * keys)
 
 
 # ---------------------------------------------------------------------------------------------

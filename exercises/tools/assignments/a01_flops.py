@@ -13,8 +13,9 @@ def cells():
 # Assignment 01: {TITLE}
 
 Chapter 1 (`notebooks/01_flops.ipynb`) derives C ≈ 6ND from one transformer block. In this
-assignment you count a GPT-2's parameters and a Llama-style model's FLOPs yourself, then answer napkin-math questions
-about **your own model**, whose size is drawn from your student id.
+assignment you count a GPT-2's parameters and the FLOPs of a Llama-style model with a sliding
+attention window yourself, then answer napkin-math questions about **your own model**, whose
+size is drawn from your student id.
 
 {RULES}
 Points: Part 1 (3), Part 2 (3), Part 3 (6). Total 12.
@@ -61,16 +62,19 @@ for _ in range(25):
 ### END HIDDEN TESTS
 '''),
         md("""
-## Part 2: training FLOPs per token of a Llama-style model (3 points)
+## Part 2: training FLOPs per token with sliding-window attention (3 points)
 
 Count only matrix multiplications: `X·W` with X of shape (n, d_in) and W of shape (d_in, d_out)
 costs 2·n·d_in·d_out FLOPs forward, and the backward pass costs twice the forward, so every
 weight that takes part in a matmul costs 6 FLOPs per token in training.
 
-Chapter 1 counts a GPT-2 block. Here you count a **Llama-style** block, which the package's
-FLOP counter does not model: implement `llama_train_flops_per_token(vocab_size, seq_len, d_model,
-n_layers, n_heads, n_kv_heads, d_ff)`, training (forward + backward) matmul FLOPs per token at
-sequence length `seq_len`, for
+Chapter 1 counts a GPT-2 block; `labutils.flops.flops_per_token` also counts a Llama-style one
+(grouped-query attention via `TransformerConfig(n_kv_heads=...)`, SwiGLU). Here you count such a
+block with **sliding-window attention**, which the package does not model: every query attends
+only to the last `window` positions (Mistral 7B, Jiang et al. 2023, Sec. 2 and Table 1: a window
+of 4096 tokens with sequences of 8192). Implement `llama_train_flops_per_token(vocab_size,
+seq_len, d_model, n_layers, n_heads, n_kv_heads, d_ff, window)`, training (forward + backward)
+matmul FLOPs per token at sequence length `seq_len`, for
 
 * **grouped-query attention** (Ainslie et al. 2023): W_Q and W_O are `d_model × d_model`, but
   K and V have only `n_kv_heads` heads of size `d_model / n_heads`, so W_K and W_V are
@@ -79,32 +83,44 @@ sequence length `seq_len`, for
   `d_ff × d_model`;
 * an **untied** LM head (`vocab_size × d_model`); embedding lookups, norms and the
   elementwise SwiGLU product cost no matmul FLOPs;
-* attention scores: per layer, Q·Kᵀ and P·V each cost 2·seq_len·d_model FLOPs per token forward
-  (all `n_heads` query heads; the full seq_len × seq_len matrix, causal masking not subtracted),
-  times 3 for training (PaLM, App. B: 12·L·d·T).
+* attention scores: each query meets `min(seq_len, window)` keys, so per layer Q·Kᵀ and P·V each
+  cost 2·min(seq_len, window)·d_model FLOPs per token forward (all `n_heads` query heads; the
+  whole band, the first positions' shorter rows and causal masking not subtracted), times 3 for
+  training. With `window ≥ seq_len` this is PaLM's 12·L·d·T (App. B).
 
 Return a number of FLOPs (`float` or `int`).
 """),
         solution("flops_impl", '''
-def llama_train_flops_per_token(vocab_size, seq_len, d_model, n_layers, n_heads, n_kv_heads, d_ff):
-    """Matmul FLOPs per token of one training step of a GQA + SwiGLU decoder, with attention."""
+def llama_train_flops_per_token(vocab_size, seq_len, d_model, n_layers, n_heads, n_kv_heads, d_ff,
+                                window):
+    """Matmul FLOPs per token of one training step of a GQA + SwiGLU decoder whose attention
+    sees the last `window` positions."""
     ### BEGIN SOLUTION
     kv_width = n_kv_heads * (d_model // n_heads)
     attention_weights = 2 * d_model * d_model + 2 * d_model * kv_width
     swiglu_weights = 3 * d_model * d_ff
     weights_in_matmuls = n_layers * (attention_weights + swiglu_weights) + vocab_size * d_model
-    return float(6 * weights_in_matmuls + 12 * n_layers * d_model * seq_len)
+    keys_per_query = min(seq_len, window)
+    return float(6 * weights_in_matmuls + 12 * n_layers * d_model * keys_per_query)
     ### END SOLUTION
 '''),
         tests("flops_tests", 3, '''
 # Public tests: the Llama-2-7B shape (Touvron et al. 2023: V = 32,000, d = 4096, L = 32, 32 heads,
-# d_ff = 11,008) at 4096 tokens, worked by hand: 6 × 6,607,077,376 + 12·32·4096·4096.
-_7b = llama_train_flops_per_token(32000, 4096, 4096, 32, 32, 32, 11008)
+# d_ff = 11,008) at 4096 tokens with a window as long as the sequence, worked by hand:
+# 6 × 6,607,077,376 + 12·32·4096·4096.
+_7b = llama_train_flops_per_token(32000, 4096, 4096, 32, 32, 32, 11008, 4096)
 assert isinstance(_7b, (int, float))
 assert abs(_7b - 46_084_915_200) <= 1e-9 * 46_084_915_200, _7b
 # With 8 K/V heads instead of 32, W_K and W_V each lose 4096 × 3072 weights in every layer.
-_gqa = llama_train_flops_per_token(32000, 4096, 4096, 32, 32, 8, 11008)
+_gqa = llama_train_flops_per_token(32000, 4096, 4096, 32, 32, 8, 11008, 4096)
 assert abs((_7b - _gqa) - 6 * 32 * 2 * 4096 * 3072) < 1
+# Mistral 7B (Jiang et al. 2023, Table 1: d 4096, 32 layers, 32 heads, 8 K/V heads, hidden 14,336,
+# vocabulary 32,000, window 4096) at 8192 tokens: 6 × 7,110,393,856 + 12·32·4096·4096; a full
+# window would add 12·32·4096·4096 more.
+_mistral = llama_train_flops_per_token(32000, 8192, 4096, 32, 32, 8, 14336, 4096)
+assert abs(_mistral - 49_104_814_080) <= 1e-9 * 49_104_814_080, _mistral
+_full = llama_train_flops_per_token(32000, 8192, 4096, 32, 32, 8, 14336, 8192)
+assert abs((_full - _mistral) - 12 * 32 * 4096 * 4096) < 1
 ### BEGIN HIDDEN TESTS
 import random as _random
 from variants import llama_train_flops_per_token as _ref_fpt
@@ -114,7 +130,7 @@ for _ in range(40):
     _kv = _rng.choice([_k for _k in (1, 2, 4, 8, 16, 32, 64) if _heads % _k == 0])
     _d = _heads * 2 * _rng.randint(1, 64)
     _args = (_rng.randint(2, 130000), _rng.randint(1, 8192), _d, _rng.randint(1, 96), _heads, _kv,
-             _rng.randint(1, 4 * _d))
+             _rng.randint(1, 4 * _d), _rng.randint(1, 8192))
     _ref = _ref_fpt(*_args)
     assert abs(llama_train_flops_per_token(*_args) - _ref) <= 1e-9 * _ref, "wrong FLOPs for some shapes"
 ### END HIDDEN TESTS
