@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from labutils.course import L1, LECTURE_TITLES
+from labutils.course import L1, lecture_cite
 from labutils.validate import non_negative, positive, positive_int
 
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
@@ -332,7 +332,7 @@ class Link:
         return 1.0 / self.bandwidth_bytes_per_s
 
 
-_LECTURE_LINKS = f"{LECTURE_TITLES[L1]}, slide 'Training: Going beyond 1 node'"
+_LECTURE_LINKS = lecture_cite(L1, "slide 'Training: Going beyond 1 node'")
 _LATENCY_NOTE = ("latency is an assumed order of magnitude (the lecture gives none); it only "
                  "matters for small messages")
 NVSWITCH = Link("NVSwitch (inside a node)", 900e9, 5e-6,

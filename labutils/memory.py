@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labutils.course import L2, L3, lecture_cite
 from labutils.validate import integer, non_negative
 
 ZERO_STAGES = (0, 1, 2, 3)
-LECTURE_BYTES = "003_f67430602ab4012b.txt ('Additional GPU RAM needed for training')"
-LECTURE_3D = "002_2b6ef2fa7201a799.txt (Sec. 4 'Memory Requirements' and 5.2.1)"
+LECTURE_BYTES = lecture_cite(L3, "'Additional GPU RAM needed to train 1B parameters'")
+LECTURE_3D = lecture_cite(L2, "Sec. 4 'Memory Requirements' and 5.2.1")
 ZERO_PAPER = "Rajbhandari et al. 2020 (ZeRO), Sec. 3.1 and 5, Fig. 1, Table 1"
 
 

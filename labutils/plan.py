@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 from labutils import hardware
 from labutils.activations import RECOMPUTE, recompute_flops_overhead
+from labutils.course import L0, lecture_cite
 from labutils.flops import attention_flops_per_token, training_flops, training_multiplier
 from labutils.memory import check_zero_stage, device_memory_breakdown, zero_comm_volume
 from labutils.model import TransformerConfig, count_params, preset
@@ -721,7 +722,7 @@ def evaluate_llama3(row: Table4Row, **layout_kwargs) -> LayoutEval:
 #: in 12.7 s, i.e. 35 % MFU (000_f52c65b7512ce437.txt, "Model FLOPs Utilization").
 LECTURE_7B = {"n_params": 7e9, "n_gpus": 256, "accelerator": "A100-80GB", "seq_len": 4096,
               "global_batch_seqs": 2048, "step_s": 12.7, "mfu": 0.35,
-              "source": "lecture 000_f52c65b7512ce437.txt ('Model FLOPs Utilization')"}
+              "source": lecture_cite(L0, "'Model FLOPs Utilization'")}
 
 
 def kernel_efficiency_for_step(cfg: TransformerConfig, layout: Layout, goal: Goal,
