@@ -1,4 +1,4 @@
-"""Tests for labutils.parallel.zero: a real ZeRO-1/2/3 on gloo ranks, measured (Chapter 4)."""
+"""Tests for labutils.parallel.data.zero: a real ZeRO-1/2/3 on gloo ranks, measured (Chapter 4)."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ assert tp_comm_bytes_per_layer(2048, 1, 4096, 1, 2) == 0
 assert tp_comm_bytes_per_layer(2048, 1, 4096, 2, 2) == 4 * 2048 * 4096 * 2
 ### BEGIN HIDDEN TESTS
 import random as _random
-from labutils.parallel.tp_cost import tp_comm_bytes_per_layer as _ref
+from labutils.parallel.tensor.cost import tp_comm_bytes_per_layer as _ref
 _r = _random.Random(62)
 for _ in range(30):
     _args = (_r.choice([512, 2048, 8192]), _r.randint(1, 8), _r.choice([1024, 4096, 12288]),
