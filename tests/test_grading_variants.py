@@ -18,7 +18,8 @@ from labutils.memory import model_state_bytes
 from labutils.model import TransformerConfig
 from labutils.mup import LAYER_KINDS, OptimizerHyperparams, abc_shift, layer_hyperparams, mup
 from labutils.parallel.collectives import alpha_beta_time
-from labutils.parallel.pipeline_schedule import make_schedule, pipeline_step_time_s, simulate
+from labutils.parallel.pipeline.cost import pipeline_step_time_s
+from labutils.parallel.pipeline.schedule import make_schedule, simulate
 from labutils.quantization import absmax_quantize
 from labutils.scaling import HOFFMANN_2022
 from labutils.schedules import cosine
