@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch.distributed as dist
 
+from labutils.hardware import GPUS_PER_NODE
 from labutils.memory import ddp_comm_volume, model_state_bytes, ring_comm_bytes, shard_numel, zero_comm_volume
 from labutils.validate import integer, positive
 
@@ -34,7 +35,6 @@ PCIE_SOURCE = "NVIDIA A100 datasheet: PCIe Gen4 64 GB/s (both directions), 32 GB
 # Zhao et al. 2023 (PyTorch FSDP), Sec. 5.1: "A100 80GB GPUs interconnected by a 2Tb/s RoCE network".
 # We read it as 2 Tb/s per node of 8 GPUs, shared by the node's GPUs when all send at once.
 FSDP_PAPER_ROCE_BITS_PER_S = 2e12
-GPUS_PER_NODE = 8  # an HGX/DGX A100 node
 # Zhao et al. 2023, Sec. 5.4 and Fig. 7(c): T5-11B (sequence length 512, batch 8 and 16 per GPU),
 # full sharding on 8 to 512 GPUs: "a 7% regression in per-GPU TFLOPS".
 FSDP_T5_11B = {"n_params": 11e9, "seq_len": 512, "batches": (8, 16), "gpus": (8, 512),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labutils import hardware
-from labutils.flops import training_flops
+from labutils.flops import training_flops, training_multiplier
 from labutils.validate import fraction, non_negative, number, positive, positive_int
 
 S_PER_HOUR = 3600.0
@@ -138,7 +138,7 @@ def hardware_flops_per_token(
     """
     model = model_flops_per_token(n_params, attention_flops_per_token=attention_flops_per_token)
     r = fraction("recompute_fraction", recompute_fraction)
-    forward_flops = model / 3.0  # forward = 2N + A/3, a third of forward + backward
+    forward_flops = model / training_multiplier()  # forward = 2N + A/3: a third of fwd + bwd
     return model + r * forward_flops
 
 
@@ -193,7 +193,7 @@ def implied_recompute_fraction(
         "peak_flops_per_device", peak_flops_per_device
     )
     hardware_per_token = h * peak / positive("tokens_per_s", tokens_per_s)
-    forward_flops = model / 3.0  # (2N + A/3) = (6N + A)/3
+    forward_flops = model / training_multiplier()  # (2N + A/3) = (6N + A)/3
     return (hardware_per_token - model) / forward_flops
 
 

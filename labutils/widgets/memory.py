@@ -53,7 +53,7 @@ def breakdown_for(values: dict[str, object]) -> dict[str, int]:
     cfg = preset(values["model"])
     return device_memory_breakdown(
         count_params(cfg), n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
-        seq_len=values["seq_len"], micro_batch=values["micro_batch"], recipe=values["recipe"],
+        n_kv_heads=cfg.n_kv_heads, seq_len=values["seq_len"], micro_batch=values["micro_batch"], recipe=values["recipe"],
         zero_stage=values["zero_stage"], dp=values["dp"], tp=values["tp"], pp=values["pp"],
         sequence_parallel=values["sequence_parallel"], recompute=values["recompute"])
 

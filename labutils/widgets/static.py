@@ -14,7 +14,7 @@ output, next to the widget:
 The markup is a ``<div hidden>``: JupyterLab keeps ``hidden`` even when it sanitizes an
 untrusted output, so nothing shows there; the book's ``calculators/runtime.js`` reveals it,
 builds the controls and hides the widget snapshot. A calculator without a static version
-(the muP, precision and recipe explorers train or measure with torch; the run planner searches;
+(the muP, precision and training-recipe explorers train or measure with torch; the run planner searches;
 the data-parallel explorer simulates bucketed overlap) gets a hidden notice instead, which the
 book reveals above its snapshot.
 """

@@ -36,7 +36,8 @@
     const states = modelStateBytes(shardNumel(model.n_params, tp * pp), c.recipes[v.recipe],
       v.zero_stage, SC.integer("dp", v.dp, 1));
     const perLayer = SC.activationBytesPerLayer(v.seq_len, v.micro_batch, model.d_model,
-      model.n_heads, { tp, sequenceParallel: v.sequence_parallel, recompute: v.recompute });
+      model.n_heads, { tp, sequenceParallel: v.sequence_parallel, recompute: v.recompute,
+        nKvHeads: model.n_kv_heads });
     const out = { params: states.params, grads: states.grads, optimizer: states.optimizer,
       activations: Math.round(layersHeld * perLayer) };
     out.total = out.params + out.grads + out.optimizer + out.activations;
