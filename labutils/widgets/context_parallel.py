@@ -78,6 +78,7 @@ def context_parallel_explorer() -> w.Widget:
         "mfu": w.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.05, description="MFU (attention)", **s),
     }
     # e.g. 40 heads (5120/128) and 16 K/V heads: labutils' ValueError is shown, not crashed
-    calc = calculator(controls, lambda v: (report(**v), None), figure=False, static="context_parallel")
+    calc = calculator(controls, lambda v: (report(**v), None), figure=False,
+                      static="context_parallel", static_data={"report": report})
     return w.VBox([w.HTML("<b>Context-parallel explorer</b> (ring attention, bf16, one layer)"),
                    *controls.values(), calc.text])

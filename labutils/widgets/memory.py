@@ -98,7 +98,8 @@ def memory_calculator(model: str = "llama-7b", gpu: str = "A100-80GB") -> widget
         "gpu": widgets.Dropdown(options=hardware.names(), value=hardware.get(gpu).name,
                                 description="GPU", style=style),
     }
-    calc = calculator(w, render, static="memory")
+    calc = calculator(w, render, static="memory",
+                      static_data={"parts": PARTS, "colors": COLORS})
     left = widgets.VBox([w[k] for k in ("model", "recipe", "zero_stage", "dp", "tp", "pp")])
     right = widgets.VBox([w[k] for k in ("micro_batch", "seq_len", "recompute", "sequence_parallel", "gpu")])
     return widgets.VBox([widgets.HBox([left, right]), calc.text, calc.image])

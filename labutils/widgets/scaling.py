@@ -88,5 +88,6 @@ def scaling_explorer(laws: dict[str, ChinchillaLaw] | None = None, log10_compute
         text = summary_html(explorer_summary(law, c))
         return text, plot_iso_loss(law, c).figure
 
-    calc = calculator({"law": choice, "log10_c": compute}, render, static="scaling", static_data={"laws": options})
+    calc = calculator({"law": choice, "log10_c": compute}, render, static="scaling",
+                      static_data={"laws": options})
     return widgets.VBox([widgets.HBox([choice, compute]), calc.text, calc.image])

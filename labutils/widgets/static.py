@@ -135,11 +135,9 @@ def _hex_colors(colors: Mapping[str, str]) -> dict[str, str]:
 
 
 def _memory(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from labutils.widgets.memory import COLORS, PARTS
-
     return {"accelerators": _accelerators(), "models": _models(), "GiB": hardware.GiB,
             "recipes": {k: dataclasses.asdict(r) for k, r in RECIPES.items()},
-            "parts": list(PARTS), "colors": _hex_colors(COLORS)}
+            "parts": list(extra["parts"]), "colors": _hex_colors(extra["colors"])}
 
 
 def _throughput(extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,10 +155,8 @@ def _scaling(extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tensor_parallel(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from labutils.widgets.tensor_parallel import LINK_CHOICES, report
-
-    return {"accelerators": _accelerators(), "links": _links(), "defaults": _defaults(report),
-            "AUTO_LINK": LINK_CHOICES[0],
+    return {"accelerators": _accelerators(), "links": _links(),
+            "defaults": _defaults(extra["report"]), "AUTO_LINK": extra["auto_link"],
             # link_for_tp's defaults: NVSwitch up to a node's GPUs, InfiniBand beyond
             "GPUS_PER_NODE": tensor_cost.GPUS_PER_NODE,
             "INTRA_LINK": _link_key(tensor_cost.NVSWITCH),
@@ -169,9 +165,8 @@ def _tensor_parallel(extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _context_parallel(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from labutils.widgets.context_parallel import report
-
-    return {"accelerators": _accelerators(), "links": _links(), "defaults": _defaults(report)}
+    return {"accelerators": _accelerators(), "links": _links(),
+            "defaults": _defaults(extra["report"])}
 
 
 def _hardware(extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,7 +201,8 @@ CONSTANTS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
 
 def constants(name: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The constants calculator ``name`` needs (``extra``: ones only the caller knows, such as
-    the scaling explorer's laws)."""
+    the scaling explorer's laws, the memory bar's parts and colours, or a report function whose
+    keyword defaults are the fixed settings; passed in, so that this module imports no widget)."""
     if name not in CONSTANTS:
         raise ValueError(f"static must be one of {sorted(CONSTANTS)} or None, got {name!r}")
     return CONSTANTS[name](extra or {})

@@ -53,5 +53,7 @@ def tensor_parallel_explorer() -> w.Widget:
         "seq_len": w.SelectionSlider(options=[512, 1024, 2048, 4096, 8192], value=2048,
                                      description="seq_len", **s),
     }
-    calc = calculator(controls, lambda v: (report(**v), None), figure=False, static="tensor_parallel")
+    calc = calculator(controls, lambda v: (report(**v), None), figure=False,
+                      static="tensor_parallel",
+                      static_data={"report": report, "auto_link": LINK_CHOICES[0]})
     return w.VBox([w.HTML("<b>Tensor-parallel layer explorer</b>"), *controls.values(), calc.text])
