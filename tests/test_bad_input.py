@@ -15,7 +15,7 @@ import torch
 
 from labutils import activations, coord_check, course, hardware, lr_transfer, measure, model, mup
 from labutils import tables
-from labutils.gpu import bench, recordings
+from labutils.gpu import bench, recordings, timing
 from labutils.nn import GPT
 
 NAN, INF = float("nan"), float("inf")
@@ -108,11 +108,15 @@ CASES: list[tuple[str, Callable[[object], object], list[object]]] = [
      lambda b: measure.measure_training_step(CFG, 1, peak=PEAK, autocast=b), ["fp8", 16]),
     # gpu
     ("bench.spec_for_device_name", bench.spec_for_device_name, [None, "NVIDIA GH200 480GB"]),
-    ("bench.time_cuda_s(warmup)", lambda b: bench.time_cuda_s(lambda: None, warmup=b),
+    ("timing.time_cuda_s(warmup)", lambda b: timing.time_cuda_s(lambda: None, warmup=b),
      [-1, True, 2.5, "3", None]),
-    ("bench.time_cuda_s(repeats)", lambda b: bench.time_cuda_s(lambda: None, repeats=b),
+    ("timing.time_cuda_s(repeats)", lambda b: timing.time_cuda_s(lambda: None, repeats=b),
      NOT_A_COUNT),
-    ("bench.time_cuda_s(fn)", bench.time_cuda_s, [None, 3]),
+    ("timing.time_cuda_s(fn)", timing.time_cuda_s, [None, 3]),
+    ("timing.wall_time_s(fn)", timing.wall_time_s, [None, 3]),
+    ("timing.wall_time_s(repeats)", lambda b: timing.wall_time_s(lambda: None, repeats=b),
+     NOT_A_COUNT),
+    ("timing.timer_for(device)", timing.timer_for, [None, "cuda", 0]),
     ("bench.bench_matmul(rehearse)", lambda b: bench.bench_matmul(rehearse=b), [1, "yes", None]),
     ("recordings.recorded(name)", recordings.recorded, ["", "a/b", None, 3]),
     ("recordings.check_record", lambda b: recordings.check_record(b, "x.json"), [None, [], {}]),

@@ -15,7 +15,6 @@ import datetime
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 
 from labutils import hardware
-from labutils.validate import integer
+from labutils.gpu.timing import time_cuda_s, wall_time_s
 
 
 def spec_for_device_name(device_name: str) -> hardware.AcceleratorSpec:
@@ -33,39 +32,8 @@ def spec_for_device_name(device_name: str) -> hardware.AcceleratorSpec:
     return hardware.spec_for_device(device_name)
 
 
-def time_cuda_s(fn: Callable[[], object], warmup: int = 3, repeats: int = 10) -> float:
-    """Median seconds per call of ``fn``, timed with CUDA events after ``warmup`` calls."""
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    integer("warmup", warmup, 0)
-    integer("repeats", repeats, 1)
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return sorted(times)[len(times) // 2]
-
-
 MATMUL_SIZES = (1024, 2048, 4096, 8192)  # n of the n × n × n products timed on a GPU
 REHEARSAL_MATMUL_SIZES = (32, 64)  # tiny sizes for a CPU rehearsal of the code path
-
-
-def _wall_time_s(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Median wall-clock seconds per call after one warm-up call (CPU rehearsal only)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def bench_matmul(rehearse: bool = False) -> dict[str, Any]:
@@ -82,7 +50,7 @@ def bench_matmul(rehearse: bool = False) -> dict[str, Any]:
         raise RuntimeError("the matmul benchmark needs CUDA; pass rehearse=True to dry-run it")
     device = "cpu" if rehearse else "cuda"
     spec = None if rehearse else spec_for_device_name(torch.cuda.get_device_name())
-    timed = _wall_time_s if rehearse else time_cuda_s
+    timed = wall_time_s if rehearse else time_cuda_s
     sizes = REHEARSAL_MATMUL_SIZES if rehearse else MATMUL_SIZES
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")

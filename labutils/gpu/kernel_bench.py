@@ -11,11 +11,12 @@ mean nothing, and the recording loader refuses a rehearsal.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from labutils import hardware
+from labutils.gpu.timing import timer_for
 
 SOFTMAX_COLS = (1024, 4096, 16384)  # columns of a (4096, cols) softmax
 MATMUL_SIZES = (1024, 2048, 4096, 8192)  # n of an n × n × n matmul
@@ -24,45 +25,24 @@ FLASH_HEADS, FLASH_HEAD_DIM = 16, 128  # one sequence of 16 heads of 128 (Llama-
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
-    """Median seconds per call: CUDA events on a GPU, perf_counter elsewhere (rehearsal)."""
-    if device.type == "cuda":
-        from labutils.gpu.bench import time_cuda_s
-
-        return time_cuda_s
-
-    def wall(fn: Callable[[], object]) -> float:
-        fn()  # warm-up (and compile, for a real kernel)
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return sorted(times)[1]
-
-    return wall
-
-
 def bench_kernels(rehearse: bool = False) -> dict[str, Any]:
     """Time every kernel against torch; with ``rehearse``, on tiny sizes and any device."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from labutils.kernels import device as kernel_device
-    from labutils.kernels import flash_attention as fa
-    from labutils.kernels import matmul as mm
-    from labutils.kernels import softmax as sm
+    from labutils.kernels import flash_attention
+    from labutils.kernels import matmul
+    from labutils.kernels import softmax
 
     if not isinstance(rehearse, bool):
         raise TypeError(f"rehearse must be a bool, got {type(rehearse).__name__} ({rehearse!r})")
     dev = kernel_device()
     if dev.type != "cuda" and not rehearse:
         raise RuntimeError("the kernels benchmark needs CUDA; pass rehearse=True to dry-run it")
-    timed = _timer(dev)
+    timed = timer_for(dev)
     spec = None
     if dev.type == "cuda":
-        from labutils.gpu.bench import spec_for_device_name
-
-        spec = spec_for_device_name(torch.cuda.get_device_name())
+        spec = hardware.spec_for_device(torch.cuda.get_device_name())
     dtypes = ("fp32", "fp16") if rehearse else ("bf16", "fp16")
     cols = (33, 100) if rehearse else SOFTMAX_COLS
     sizes = (32, 48) if rehearse else MATMUL_SIZES
@@ -75,9 +55,9 @@ def bench_kernels(rehearse: bool = False) -> dict[str, Any]:
     for dt in dtypes:
         for c in cols:
             x = torch.randn(rows_sm, c, device=dev, dtype=DTYPES[dt])
-            err = (sm.softmax(x).float() - torch.softmax(x.float(), -1)).abs().max().item()
-            t_tri, t_torch = timed(lambda: sm.softmax(x)), timed(lambda: torch.softmax(x, -1))
-            nbytes = sm.fused_bytes(rows_sm, c, x.dtype)
+            err = (softmax.softmax(x).float() - torch.softmax(x.float(), -1)).abs().max().item()
+            t_tri, t_torch = timed(lambda: softmax.softmax(x)), timed(lambda: torch.softmax(x, -1))
+            nbytes = softmax.fused_bytes(rows_sm, c, x.dtype)
             row = {"dtype": dt, "rows": rows_sm, "cols": c, "max_abs_err": err,
                    "triton_s": t_tri, "torch_s": t_torch, "triton_bytes_per_s": nbytes / t_tri}
             if spec:
@@ -91,8 +71,8 @@ def bench_kernels(rehearse: bool = False) -> dict[str, Any]:
             b = torch.randn(n, n, device=dev, dtype=DTYPES[dt])
             blocks = dict(block_m=16, block_n=16, block_k=16) if rehearse else dict(
                 block_m=128, block_n=128, block_k=64, num_warps=8, num_stages=3)
-            err = (mm.matmul(a, b, **blocks).float() - mm.matmul_reference(a, b).float()).abs().max().item()
-            t_tri, t_torch = timed(lambda: mm.matmul(a, b, **blocks)), timed(lambda: a @ b)
+            err = (matmul.matmul(a, b, **blocks).float() - matmul.matmul_reference(a, b).float()).abs().max().item()
+            t_tri, t_torch = timed(lambda: matmul.matmul(a, b, **blocks)), timed(lambda: a @ b)
             flops = 2.0 * n**3
             row = {"dtype": dt, "n": n, "blocks": blocks, "max_abs_err": err, "triton_s": t_tri,
                    "torch_s": t_torch, "triton_flops_per_s": flops / t_tri,
@@ -109,7 +89,7 @@ def bench_kernels(rehearse: bool = False) -> dict[str, Any]:
             do = torch.randn_like(q)
 
             def ours_fwd():
-                return fa.flash_attention(q, k, v, True)
+                return flash_attention.flash_attention(q, k, v, True)
 
             def sdpa_fwd():
                 with sdpa_kernel(backend):
