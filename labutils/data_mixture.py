@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from labutils.model import TransformerConfig, count_params
-from labutils.train import evaluate, sample_batch
+from labutils.train import TrainConfig, decay_param_groups, evaluate, optimizer_step, sample_batch
 from labutils.validate import fraction, integer, number
 
 
@@ -210,11 +210,8 @@ def train_on_mixture(model_cfg: TransformerConfig, domains: Sequence[torch.Tenso
         else:
             raise TypeError("init_model must be a labutils.nn.GPT built from model_cfg, got "
                             f"{type(init_model).__name__}")
-        matrices = [p for p in model.parameters() if p.ndim >= 2]
-        others = [p for p in model.parameters() if p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": matrices, "weight_decay": weight_decay},
-                                 {"params": others, "weight_decay": 0.0}],
-                                lr=lr_fn(0, steps), betas=(0.9, 0.95))
+        opt = torch.optim.AdamW(decay_param_groups(model, weight_decay), lr=lr_fn(0, steps),
+                                betas=TrainConfig.betas)
         gen = torch.Generator().manual_seed(seed)
         curves: dict[str, list[tuple[int, float]]] = {name: [] for name in eval_sets}
         seen = torch.zeros(len(streams), dtype=torch.long)
@@ -230,12 +227,7 @@ def train_on_mixture(model_cfg: TransformerConfig, domains: Sequence[torch.Tenso
                 group["lr"] = lr_fn(step, steps)
             x, y, domain = sample_mixed_batch(streams, weight_fn(step, steps), batch_size, T, gen)
             seen += torch.bincount(domain, minlength=len(streams)) * T
-            loss = model(x, y)[1]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
+            optimizer_step(model, opt, model(x, y)[1], grad_clip)
         record(steps)
     finally:
         torch.set_num_threads(old_threads)

@@ -153,12 +153,24 @@ def evaluate(model: torch.nn.Module, streams: torch.Tensor, batch_size: int, n_b
     return total / n_batches
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices (ndim >= 2); leave biases and norm scales alone (GPT-2/nanoGPT habit)."""
+def decay_param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: decay matrices (ndim >= 2) by ``weight_decay``; leave biases and
+    norm scales alone (GPT-2/nanoGPT habit)."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
+
+
+def optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor,
+                   grad_clip: float) -> None:
+    """One update: zero the gradients, backpropagate ``loss``, clip the global gradient norm at
+    ``grad_clip`` (0: no clipping) and step the optimizer."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
 
 
 def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Tensor,
@@ -196,7 +208,7 @@ def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Te
         model = GPT(model_cfg, parametrization=parametrization)
         n_params = count_params(model_cfg)
         if parametrization is None:
-            opt = torch.optim.AdamW(_param_groups(model, train_cfg.weight_decay), lr=train_cfg.lr,
+            opt = torch.optim.AdamW(decay_param_groups(model, train_cfg.weight_decay), lr=train_cfg.lr,
                                     betas=train_cfg.betas)
         else:
             opt = make_adamw(model, OptimizerHyperparams(
@@ -219,11 +231,7 @@ def train(model_cfg: TransformerConfig, train_cfg: TrainConfig, tokens: torch.Te
                 group["lr"] = lr if parametrization is None else group["base_lr"] * lr / train_cfg.lr
             x, y = sample_batch(streams, train_cfg.batch_size, T, gen)  # (B, T) each
             _, loss = model(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if train_cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            opt.step()
+            optimizer_step(model, opt, loss, train_cfg.grad_clip)
             if step % log_every == 0 or step == steps - 1:
                 history.append(((step + 1) * tokens_per_step, loss.item()))
                 bar.set_postfix(loss=f"{history[-1][1]:.3f}")
