@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labutils.validate import fraction, integer, number
+from labutils.validate import fraction, integer, number, numpy_generator, str_list
 
 # ---------------------------------------------------------------------------------------------
 # Gopher quality heuristics (Rae et al. 2021, App. A; repetition thresholds from Table A1).
@@ -52,25 +52,6 @@ def words_of(text: str) -> list[str]:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     return text.split()
-
-
-def _docs(docs: object) -> list[str]:
-    """``docs`` as a list if it is a list or tuple of str (a bare str is refused: it is one
-    document, not a corpus)."""
-    if isinstance(docs, str) or not isinstance(docs, (list, tuple)):
-        raise TypeError(f"docs must be a list of str, got {type(docs).__name__}")
-    for i, d in enumerate(docs):
-        if not isinstance(d, str):
-            raise TypeError(f"docs[{i}] must be a str, got {type(d).__name__}")
-    return list(docs)
-
-
-def _generator(rng: object) -> np.random.Generator:
-    """``rng`` if it is a numpy Generator; else a TypeError naming it."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
-    return rng
 
 
 def _lines(text: str) -> list[str]:
@@ -194,7 +175,7 @@ def exact_dedup(docs: list[str]) -> list[int]:
     """Indices of the documents kept: the first of each group with the same :func:`exact_hash`."""
     seen: set[str] = set()
     kept = []
-    for i, d in enumerate(_docs(docs)):
+    for i, d in enumerate(str_list("docs", docs)):
         h = exact_hash(d)
         if h not in seen:
             seen.add(h)
@@ -318,7 +299,7 @@ def random_set_pair(s: float, size: int, rng: np.random.Generator) -> tuple[np.n
     their Jaccard similarity is as close to ``s`` as the integer sizes allow."""
     fraction("s", s)
     integer("size", size, 1)
-    _generator(rng)
+    numpy_generator("rng", rng)
     shared = round(2 * size * s / (1 + s))
     pool = rng.choice(_PRIME, 2 * size - shared, replace=False).astype(np.uint64)
     return pool[:size], pool[size - shared:]
@@ -363,7 +344,7 @@ def minhash_dedup(docs: list[str], *, bands: int = FINEWEB_BANDS, rows: int = FI
                   n: int = FINEWEB_NGRAM, seed: int = 0) -> list[int]:
     """Indices kept by MinHash-LSH dedup: candidate pairs are linked into clusters and each
     cluster keeps its first document (FineWeb's recipe, with our own hashing)."""
-    docs = _docs(docs)
+    docs = str_list("docs", docs)
     integer("bands", bands, 1)
     integer("rows", rows, 1)
     hasher = MinHasher(bands * rows, seed)

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labutils.data_quality import _docs
-from labutils.validate import fraction
+from labutils.validate import fraction, str_list
 
 FINEWEB_LANGUAGE_THRESHOLD = 0.65  # keep English with score >= 0.65
 FINEWEB_LANGUAGE_SOURCE = "Penedo et al. 2024 (FineWeb), Sec. 3.3 Base filtering"
@@ -54,7 +53,7 @@ def identify(texts: list[str]) -> list[tuple[str, float]]:
     languages. This is what ``LanguageIdentifier.classify`` with ``norm_probs=True`` returns,
     one matrix product instead of one slow mixed-type dot product per text.
     """
-    texts = _docs(texts)
+    texts = str_list("texts", texts)
     if not texts:
         return []
     ident = _identifier()

@@ -32,8 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labutils.data_quality import _docs
-from labutils.validate import integer, number
+from labutils.validate import integer, number, str_list
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 # cc_net's PerplexityBucket defaults (cc_net/perplexity.py): head below the 30th percentile of
@@ -103,7 +102,7 @@ class KneserNeyLM:
 def train_kneser_ney(texts: list[str], order: int = 3, discount: float = 0.75) -> KneserNeyLM:
     """Fit an interpolated Kneser-Ney model of ``order`` on ``texts`` (each text one sequence,
     tokenised by :func:`tokenize`). ``discount`` 0.75 is the usual single-discount choice."""
-    texts = _docs(texts)
+    texts = str_list("texts", texts)
     order = integer("order", order, 1, 6)
     if not texts:
         raise ValueError("texts must hold at least one document")

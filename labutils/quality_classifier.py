@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from labutils.data_quality import _docs, _generator
-from labutils.validate import fraction, integer, non_negative
+from labutils.validate import fraction, integer, non_negative, str_list
 
 FINEWEB_EDU_THRESHOLD = 3  # keep pages whose (rounded) educational score is >= 3
 FINEWEB_EDU_SOURCE = "Penedo et al. 2024 (FineWeb), Sec. 4 FineWeb-Edu"
@@ -131,7 +130,7 @@ def synthetic_spam(n: int, seed: int = 0) -> list[str]:
     """``n`` synthetic web-junk pages (keyword lists, navigation menus, ad copy), generated from
     the word lists above: a stand-in for the ads and keyword lists that fill the web."""
     n = integer("n", n, 0)
-    rng = _generator(np.random.default_rng(seed))
+    rng = np.random.default_rng(integer("seed", seed, 0))
     pages = []
     for i in range(n):
         kind = i % 3
@@ -169,7 +168,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 def hashed_features(texts: list[str], n_features: int = 2 ** 12, max_n: int = 2) -> np.ndarray:
     """(docs, n_features) float64 matrix: word 1..max_n-grams hashed (CRC-32, stable across
     runs) into ``n_features`` buckets, log(1 + count), each row scaled to unit length."""
-    texts = _docs(texts)
+    texts = str_list("texts", texts)
     n_features = integer("n_features", n_features, 2)
     max_n = integer("max_n", max_n, 1, 5)
     features = np.zeros((len(texts), n_features))

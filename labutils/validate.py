@@ -3,7 +3,8 @@ and the allowed range (house rule 6), worded the same way everywhere.
 
 * :func:`integer` and :func:`positive_int` for counts (ranks, layers, tokens per sequence);
 * :func:`number`, :func:`positive`, :func:`non_negative` and :func:`fraction` for real-valued
-  quantities (seconds, FLOP/s, bytes, utilisations). NaN and ±inf are always refused.
+  quantities (seconds, FLOP/s, bytes, utilisations). NaN and ±inf are always refused;
+* :func:`str_list` for collections of texts, :func:`numpy_generator` for random generators.
 
 Bools are refused everywhere: ``True`` is an int in Python, but never a sensible count.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+
+import numpy as np
 
 
 def integer(name: str, value: object, low: int = 1, high: int | None = None, *,
@@ -72,3 +75,22 @@ def non_negative(name: str, value: object) -> float:
 def fraction(name: str, value: object) -> float:
     """``value`` as a float if it lies in [0, 1] (a share, such as a serial fraction or an MFU)."""
     return number(name, value, low=0.0, high=1.0)
+
+
+def str_list(name: str, value: object) -> list[str]:
+    """``value`` as a list if it is a list or tuple of str (a bare str is refused: it is one
+    text, not a collection of texts)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of str, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(item).__name__}")
+    return list(value)
+
+
+def numpy_generator(name: str, value: object) -> np.random.Generator:
+    """``value`` if it is a numpy random Generator (``np.random.default_rng(seed)``)."""
+    if not isinstance(value, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy Generator (np.random.default_rng(seed)), "
+                        f"got {type(value).__name__}")
+    return value

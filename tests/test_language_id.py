@@ -47,7 +47,7 @@ def test_shipped_sample_is_identified_correctly_at_paragraph_length():
 
 
 def test_bad_input_is_refused():
-    with pytest.raises(TypeError, match="docs must be a list"):
+    with pytest.raises(TypeError, match="texts must be a list"):
         language_id.identify("a bare string")
     with pytest.raises(ValueError, match="threshold"):
         language_id.language_filter(["text"], threshold=1.5)

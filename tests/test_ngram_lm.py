@@ -69,7 +69,7 @@ def test_buckets_follow_ccnet_percentiles():
 
 
 def test_bad_input_is_refused():
-    with pytest.raises(TypeError, match="docs must be a list"):
+    with pytest.raises(TypeError, match="texts must be a list"):
         ngram_lm.train_kneser_ney("one string")
     with pytest.raises(ValueError, match="order"):
         ngram_lm.train_kneser_ney(["a"], order=0)

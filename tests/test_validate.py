@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from labutils.validate import fraction, integer, non_negative, number, positive, positive_int
+from labutils.validate import (fraction, integer, non_negative, number, numpy_generator, positive,
+                               positive_int, str_list)
 
 
 def test_positive_int_accepts_and_returns() -> None:
@@ -50,3 +51,18 @@ def test_number_bounds_are_named() -> None:
         number("lr", 0, low=0, high=10, low_open=True)
     with pytest.raises(ValueError, match=r"^n must be a finite number >= 1, got 0.5"):
         number("n", 0.5, low=1)
+
+
+def test_str_list_names_the_argument() -> None:
+    assert str_list("texts", ("a", "b")) == ["a", "b"]
+    with pytest.raises(TypeError, match="texts must be a list of str, got str"):
+        str_list("texts", "one text")
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got int"):
+        str_list("texts", ["a", 3])
+
+
+def test_numpy_generator_names_the_argument() -> None:
+    rng = np.random.default_rng(0)
+    assert numpy_generator("rng", rng) is rng
+    with pytest.raises(TypeError, match="rng must be a numpy Generator"):
+        numpy_generator("rng", 0)
