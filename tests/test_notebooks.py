@@ -114,3 +114,16 @@ def test_code_cells_are_formatted_to_the_column() -> None:
     assert done.returncode == 0, (
         f"code cells need formatting; run `.venv/bin/ruff format --isolated "
         f"--line-length={CODE_LINE_LENGTH} notebooks/`:\n{done.stdout}{done.stderr}")
+
+
+def test_code_lines_fit_the_column() -> None:
+    """No code line is longer than the column: `ruff format` does not split long strings
+    and comments, so ruff's E501 check catches what it leaves (split the string into
+    implicitly concatenated pieces, name an intermediate value, or move the comment)."""
+    cmd = [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E501",
+           f"--line-length={CODE_LINE_LENGTH}", "--output-format", "concise",
+           str(REPO / "notebooks")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (
+        f"code lines longer than {CODE_LINE_LENGTH} characters (the book's column):\n"
+        f"{done.stdout}{done.stderr}")
