@@ -47,8 +47,9 @@ def plot_s_curve(ax: Axes, bands: int, rows: int) -> None:
 
 
 def render(values: dict[str, object]) -> tuple[str, Figure]:
-    """The schedule and the S-curve side by side, and one line naming the LSH threshold."""
-    fig = NotebookFigure(figsize=(10, 3.4))
+    """The schedule and the S-curve side by side (9 inches wide, legible at the book's column
+    width), and one line naming the LSH threshold."""
+    fig = NotebookFigure(figsize=(9, 3.4))
     a1, a2 = fig.subplots(1, 2)
     plot_lr_schedule(a1, values["kind"], values["steps"], values["warm"], values["decay"],
                      values["floor"], values["cool"])
