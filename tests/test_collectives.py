@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from labutils import hardware
+from labutils.course import L1, lecture_cite
 from labutils.parallel import RankError, alpha_beta, collectives, launch
 from labutils.parallel.data import collective_workers
 
@@ -103,7 +104,7 @@ def test_lecture_bandwidths_are_cited_and_agree_with_hardware():
     assert hardware.NVSWITCH.bandwidth_bytes_per_s == 900e9
     assert hardware.INFINIBAND.bandwidth_bytes_per_s == 50e9
     for link in (hardware.NVSWITCH, hardware.INFINIBAND):
-        assert "Lecture 1, *Pretraining Large Language Models*" in link.source
+        assert link.source.startswith(lecture_cite(L1, "slide 'Training: Going beyond 1 node'"))
     assert collectives.Link is hardware.Link  # one link model: collectives re-exports hardware's
     assert hardware.get("H100-SXM").interconnect_bytes_per_s == hardware.NVSWITCH.bandwidth_bytes_per_s
     # 7B bf16 gradients on a ring of 8 GPUs over NVSwitch: 2·7/8·14e9 B / 900 GB/s + 14 α
