@@ -435,10 +435,15 @@ def measure_linear_flops(n_rows: int, d_in: int, d_out: int, *, bias: bool = Tru
     return fwd, bwd
 
 
+#: SI prefixes from the largest down, as :func:`format_flops` tries them.
+SI_PREFIXES = (("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9),
+               ("M", 1e6), ("k", 1e3))
+
+
 def format_flops(flops: float) -> str:
     """Human-readable FLOPs with an SI prefix, e.g. ``format_flops(3.15e23) == '315 ZFLOP'``."""
     x = non_negative("flops", flops)
-    for prefix, scale in (("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for prefix, scale in SI_PREFIXES:
         if x >= scale:
             return f"{x / scale:.3g} {prefix}FLOP"
     return f"{x:.3g} FLOP"

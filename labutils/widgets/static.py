@@ -33,7 +33,7 @@ import ipywidgets as widgets
 
 from labutils import hardware
 from labutils.hardware import LINKS
-from labutils.flops import training_flops
+from labutils.flops import training_flops, training_multiplier
 from labutils.memory import RECIPES
 from labutils.model import PRESETS, count_params, preset
 from labutils.parallel.tensor import cost as tensor_cost
@@ -157,6 +157,8 @@ def _scaling(extra: Mapping[str, Any]) -> dict[str, Any]:
 def _tensor_parallel(extra: Mapping[str, Any]) -> dict[str, Any]:
     return {"accelerators": _accelerators(), "links": _links(),
             "defaults": _defaults(extra["report"]), "AUTO_LINK": extra["auto_link"],
+            "HEAD_DIM": extra["head_dim"],
+            "TRAINING_MULTIPLIER": training_multiplier(),
             # link_for_tp's defaults: NVSwitch up to a node's GPUs, InfiniBand beyond
             "GPUS_PER_NODE": tensor_cost.GPUS_PER_NODE,
             "INTRA_LINK": _link_key(tensor_cost.NVSWITCH),
@@ -174,9 +176,10 @@ def _hardware(extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _flops(extra: Mapping[str, Any]) -> dict[str, Any]:
-    from labutils.flops import FLOPS_PER_MAC, training_multiplier
+    from labutils.flops import FLOPS_PER_MAC, SI_PREFIXES, training_multiplier
 
-    return {"FLOPS_PER_MAC": FLOPS_PER_MAC, "TRAINING_MULTIPLIER": training_multiplier()}
+    return {"FLOPS_PER_MAC": FLOPS_PER_MAC, "TRAINING_MULTIPLIER": training_multiplier(),
+            "SI_PREFIXES": [list(p) for p in SI_PREFIXES]}
 
 
 def _pipeline(extra: Mapping[str, Any]) -> dict[str, Any]:

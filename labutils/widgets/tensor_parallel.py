@@ -17,6 +17,7 @@ from labutils.widgets.calculator import calculator
 
 TP_CHOICES = [1, 2, 4, 8, 16, 32, 64]
 WIDTHS = [2048, 4096, 6144, 8192, 12288, 16384, 20480, 25600]  # d_model; heads = d_model / 128
+HEAD_DIM = 128  # d_model / heads in the explorer's models (GPT-3's and Llama's head size)
 LINK_CHOICES = ("auto (NVSwitch ≤ 8 GPUs, else InfiniBand)", *sorted(LINKS))
 
 
@@ -26,7 +27,7 @@ def report(d_model: int, tp: int, link_choice: str, seq_len: int = 2048, micro_b
     link = LINKS.get(link_choice)  # None: pick by TP degree
     peak = hardware.get(accelerator).peak_flops("bf16")
     c = tp_layer_cost(seq_len, micro_batch, d_model, tp, peak_flops=peak, mfu=mfu, link=link)
-    heads = d_model // 128
+    heads = d_model // HEAD_DIM
     mem = {name: activation_bytes_per_layer(seq_len, micro_batch, d_model, heads, tp=tp,
                                             sequence_parallel=sp) / 1e9
            for name, sp in (("TP", False), ("TP+SP", True))}
@@ -55,5 +56,6 @@ def tensor_parallel_explorer() -> w.Widget:
     }
     calc = calculator(controls, lambda v: (report(**v), None), figure=False,
                       static="tensor_parallel",
-                      static_data={"report": report, "auto_link": LINK_CHOICES[0]})
+                      static_data={"report": report, "auto_link": LINK_CHOICES[0],
+                                   "head_dim": HEAD_DIM})
     return w.VBox([w.HTML("<b>Tensor-parallel layer explorer</b>"), *controls.values(), calc.text])

@@ -56,11 +56,9 @@
   }
 
   /* labutils.flops.format_flops: three significant digits and an SI prefix. */
-  function formatFlops(x) {
+  function formatFlops(x, c) {
     SC.nonNegative("flops", x);
-    const prefixes = [["Y", 1e24], ["Z", 1e21], ["E", 1e18], ["P", 1e15], ["T", 1e12], ["G", 1e9],
-      ["M", 1e6], ["k", 1e3]];
-    for (const [prefix, scale] of prefixes) {
+    for (const [prefix, scale] of c.SI_PREFIXES) {
       if (x >= scale) return `${SC.format(x / scale, ".3g")} ${prefix}FLOP`;
     }
     return `${SC.format(x, ".3g")} FLOP`;
@@ -80,8 +78,8 @@
       ["training FLOPs/token, Kaplan (no head, causal half)", f(r.kaplan, ".4g")],
       ["attention share of training FLOPs", `${f(100 * r.attention_share, ".1f")} %`],
       ["forward FLOPs/token (inference)", f(r.forward, ".4g")],
-      [`C for D = ${D} tokens, exact per-token`, formatFlops(r.compute_exact)],
-      [`C ≈ 6·N·D (lecture), D = ${D}`, formatFlops(r.compute_6nd)],
+      [`C for D = ${D} tokens, exact per-token`, formatFlops(r.compute_exact, c)],
+      [`C ≈ 6·N·D (lecture), D = ${D}`, formatFlops(r.compute_6nd, c)],
     ];
     return "<table>" + rows.map(([k, val]) => "<tr><td style='text-align:left'>" + k +
       "</td><td style='text-align:right'><code>" + val + "</code></td></tr>").join("") + "</table>";

@@ -24,10 +24,10 @@
     const e = 2; // bf16 (tp_layer_cost's bytes_per_element default)
     const n = s * b * h * e;
     const commS = c.ALL_REDUCES_PER_LAYER * ringAllReduceS(n, t, link);
-    const computeS = 3.0 * (24.0 * b * s * h * h + 4.0 * b * s * s * h) / t / (peak * mfu);
+    const computeS = c.TRAINING_MULTIPLIER * (24.0 * b * s * h * h + 4.0 * b * s * s * h) / t / (peak * mfu);
     let commBytes = 0.0; // 2 all-reduces forward + 2 backward, 2(t−1)/t·n bytes each
     for (let i = 0; i < 2; i += 1) commBytes += 2 * 2.0 * (t - 1) / t * n;
-    const heads = SC.idiv(h, 128);
+    const heads = SC.idiv(h, c.HEAD_DIM);
     const act = (sp) => SC.activationBytesPerLayer(s, b, h, heads, { tp: t, sequenceParallel: sp });
     return {
       link: t > 1 ? link.name : "none", compute_s: computeS, comm_s: commS, comm_bytes: commBytes,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labutils.flops import training_multiplier
 from labutils.hardware import GPUS_PER_NODE, INFINIBAND, NVSWITCH, Link, check_link, link_for
 from labutils.model import TransformerConfig
 from labutils.parallel.alpha_beta import link_all_reduce_time
@@ -95,7 +96,7 @@ def layer_train_flops(seq_len: int, micro_batch: int, d_model: int) -> float:
     3·(24·b·s·h² + 4·b·s²·h) (Narayanan et al. 2021, Sec. 5.1, no recomputation; 4h MLP)."""
     s, b = integer("seq_len", seq_len, 1), integer("micro_batch", micro_batch, 1)
     h = integer("d_model", d_model, 1)
-    return 3.0 * (24.0 * b * s * h * h + 4.0 * b * s * s * h)
+    return training_multiplier() * (24.0 * b * s * h * h + 4.0 * b * s * s * h)
 
 
 def tp_weight_bytes_per_layer(d_model: int, tp: int, *, bytes_per_element: int = 2) -> float:
