@@ -105,7 +105,7 @@ def test_lecture_bandwidths_are_cited_and_agree_with_hardware():
     assert hardware.INFINIBAND.bandwidth_bytes_per_s == 50e9
     for link in (hardware.NVSWITCH, hardware.INFINIBAND):
         assert link.source.startswith(lecture_cite(L1, "slide 'Training: Going beyond 1 node'"))
-    assert collectives.Link is hardware.Link  # one link model: collectives re-exports hardware's
+    assert alpha_beta.Link is hardware.Link  # one link model: the α–β pricing uses hardware's
     assert hardware.get("H100-SXM").interconnect_bytes_per_s == hardware.NVSWITCH.bandwidth_bytes_per_s
     # 7B bf16 gradients on a ring of 8 GPUs over NVSwitch: 2·7/8·14e9 B / 900 GB/s + 14 α
     t = alpha_beta.link_all_reduce_time(14e9, 8, hardware.NVSWITCH)

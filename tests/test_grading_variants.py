@@ -17,7 +17,7 @@ from labutils.flops import flops_per_token
 from labutils.memory import model_state_bytes
 from labutils.model import TransformerConfig
 from labutils.mup import LAYER_KINDS, OptimizerHyperparams, abc_shift, layer_hyperparams, mup
-from labutils.parallel.collectives import alpha_beta_time
+from labutils.parallel.alpha_beta import alpha_beta_time
 from labutils.parallel.pipeline.cost import pipeline_step_time_s
 from labutils.parallel.pipeline.schedule import make_schedule, simulate
 from labutils.quantization import absmax_quantize

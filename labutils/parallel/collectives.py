@@ -27,9 +27,7 @@ import torch.distributed as dist
 # Re-exported for the modules that read them here (labutils.grading, network_needs, the static
 # widgets, Chapter 5's assignment): the links live in labutils.hardware, the α–β model in
 # labutils.parallel.alpha_beta.
-from labutils.hardware import INFINIBAND, LINKS, NVSWITCH, NVSWITCH_PER_DIRECTION, Link  # noqa: F401
 from labutils.parallel import comm_log
-from labutils.parallel.alpha_beta import alpha_beta_time  # noqa: F401
 from labutils.parallel.grid import global_rank
 from labutils.validate import integer, non_negative
 

@@ -82,7 +82,7 @@ for _p in (2, 3, 4, 5, 8):
 With α seconds per message and β seconds per byte, a ring all-reduce of n bytes on p ranks
 takes 2(p − 1) steps of one message each, and sends 2(p − 1)/p · n bytes per rank:
 t = 2(p − 1)·α + 2(p − 1)/p · n · β (Patarasuk and Yuan 2009). Chapter 5 has it
-(`labutils.parallel.collectives.alpha_beta_time`).
+(`labutils.parallel.alpha_beta.alpha_beta_time`).
 
 A cluster has `n_nodes` nodes of `gpus_per_node` GPUs: links inside a node are fast
 (α_intra, β_intra), links between nodes slow (α_inter, β_inter). A **two-level** all-reduce,
