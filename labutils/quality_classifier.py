@@ -40,9 +40,10 @@ FINEWEB_EDU_F1 = 0.82  # the classifier's F1 at threshold 3 on the held-out anno
 FINEWEB_EDU_PAPER_ANNOTATED, FINEWEB_EDU_PAPER_TRAIN, FINEWEB_EDU_PAPER_HELD_OUT = (
     460_000, 410_000, 50_000)
 # ... and as the blog post counts them: 500k annotated (the "500K samples" of Lecture 1's
-# FineWeb-Edu slide), 450,000 to train ("Training a classifier"). Its held-out set reads "45k" in
-# the copy checked on 2026-12-01; chapter 11 also quotes 50,000 for it: the sources disagree.
+# FineWeb-Edu slide), 450,000 to train and a held-out validation set of 45k samples on which the
+# checkpoint was chosen ("Training a classifier"; checked in the blog's text on 2026-12-01).
 FINEWEB_EDU_BLOG_ANNOTATED, FINEWEB_EDU_BLOG_TRAIN = 500_000, 450_000
+FINEWEB_EDU_BLOG_HELD_OUT = 45_000
 FINEWEB_EDU_BLOG_SOURCE = ("FineWeb blog post (HuggingFaceFW/blogpost-fineweb-v1), Annotating for "
                            "educational quality at scale; Training a classifier")
 

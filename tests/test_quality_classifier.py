@@ -122,6 +122,9 @@ def test_published_fineweb_edu_counts_are_consistent_where_the_sources_agree():
     )
     assert paper[1] + paper[2] == paper[0] == 460_000  # Sec. 4: 410,000 + 50,000
     assert quality_classifier.FINEWEB_EDU_BLOG_ANNOTATED == 500_000  # Lecture 1's "500K samples"
+    # the blog's held-out set (45k) is smaller than the paper's (50,000): the sources differ
+    assert quality_classifier.FINEWEB_EDU_BLOG_HELD_OUT == 45_000
+    assert quality_classifier.FINEWEB_EDU_PAPER_HELD_OUT - quality_classifier.FINEWEB_EDU_BLOG_HELD_OUT == 5_000
     assert (
         quality_classifier.FINEWEB_EDU_BLOG_TRAIN - quality_classifier.FINEWEB_EDU_PAPER_TRAIN
         == 40_000
