@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labutils.data_quality import FINEWEB_BANDS, FINEWEB_NGRAM, FINEWEB_ROWS
+from labutils.language_id import FINEWEB_LANGUAGE_THRESHOLD
 from labutils.validate import number
 
 PAPER = "Penedo et al. 2024"  # The FineWeb Datasets, arXiv:2406.17557
@@ -37,7 +39,8 @@ STAGES = (
           f"{CODE}; {PAPER}, Sec. 3.3"),
     Stage("Trafilatura", "extract the main text from the WARC file's HTML",
           f"{CODE}; {PAPER}, Sec. 3.2"),
-    Stage("LanguageFilter", "keep English with fastText language score >= 0.65",
+    Stage("LanguageFilter",
+          f"keep English with fastText language score >= {FINEWEB_LANGUAGE_THRESHOLD}",
           f"{CODE}; {PAPER}, Sec. 3.3"),
     Stage("GopherRepetitionFilter", "drop documents with repeated lines, paragraphs, n-grams",
           f"{CODE}; {PAPER}, Sec. 3.3 (MassiveText repetition filters)"),
@@ -47,8 +50,9 @@ STAGES = (
           f"{CODE} (filter_no_terminal_punct=False); {PAPER}, Sec. 3.5"),
     Stage("FineWebQualityFilter", "three custom rules: punctuated lines, duplicated-line "
           "characters, short lines", f"{CODE}; {PAPER}, Sec. 3.6"),
-    Stage("MinHash dedup (per dump)", "5-grams, 112 hashes in 14 buckets of 8, each dump "
-          "deduplicated on its own", f"{CODE} (MinhashConfig); {PAPER}, Sec. 3.4"),
+    Stage("MinHash dedup (per dump)",
+          f"{FINEWEB_NGRAM}-grams, {FINEWEB_BANDS * FINEWEB_ROWS} hashes in {FINEWEB_BANDS} "
+          f"buckets of {FINEWEB_ROWS}, each dump deduplicated on its own", f"{CODE} (MinhashConfig); {PAPER}, Sec. 3.4"),
     Stage("PII formatting", "anonymise email and public IP addresses", f"{PAPER}, Sec. 3.7"),
 )
 
